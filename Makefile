@@ -1,0 +1,26 @@
+# make lab  — set up .venv when missing, then open the lab
+# make test — set up .venv when missing, then run the tests
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: lab test lint bench clean
+
+$(BIN)/d2l-lab: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+lab: $(BIN)/d2l-lab
+	$(BIN)/d2l-lab
+
+test: $(BIN)/d2l-lab
+	$(BIN)/python -m ruff check lab tui tests benchmarks
+	$(BIN)/python -m pytest
+
+bench: $(BIN)/d2l-lab
+	$(BIN)/python benchmarks/epoch_speed.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,253 @@
+"""The command line: every action of the lab as a typer subcommand; no subcommand opens the TUI.
+
+Thin by design: parse, call the core, print. ``list``, ``show`` and ``--help`` never import torch,
+so they answer at once; commands that train import the runner only when they run.
+Exit codes: 0 done, 1 the run failed or diverged, 2 bad usage, 130 stopped by Ctrl+C.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lab import catalog
+from lab.spec import Experiment, ParamError, parse_assignments
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=False,
+    help="d2l-lab: run the experiments of Dive into Deep Learning (动手学深度学习) in a terminal.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+data_app = typer.Typer(help="Datasets: where they are, fetching and importing them.")
+app.add_typer(data_app, name="data")
+
+out = Console()
+err = Console(stderr=True)
+
+EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 1, 2, 130
+
+
+def usage_error(message: str) -> typer.Exit:
+    """One line on stderr and exit code 2, for anything the user typed that cannot be run."""
+    err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _experiment(exp_id: str) -> Experiment:
+    try:
+        return catalog.get(exp_id)
+    except catalog.UnknownExperiment as e:
+        raise usage_error(str(e)) from None
+
+
+@app.callback(invoke_without_command=True)
+def main_callback(ctx: typer.Context) -> None:
+    """With no command, open the lab's TUI."""
+    if ctx.invoked_subcommand is None:
+        from tui.app import main as open_tui
+
+        open_tui()
+
+
+@app.command("list")
+def list_experiments(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per experiment.")] = False,
+) -> None:
+    """List every experiment by lecture, with its dataset and whether the data is here."""
+    from lab.data import hub
+
+    rows = []
+    for exp in catalog.experiments():
+        ready = exp.dataset is None or hub.is_available(exp.dataset)
+        rows.append((exp, ready))
+    if as_json:
+        for exp, ready in rows:
+            print(json.dumps({"id": exp.id, "lecture": exp.lecture, "title_en": exp.title_en,
+                              "title_zh": exp.title_zh, "chapter": exp.chapter.title_en,
+                              "dataset": exp.dataset or "synthetic", "data_ready": ready},
+                             ensure_ascii=False))
+        return
+    table = Table("lecture", "id", "title · 标题", "dataset", "data", box=None, pad_edge=False)
+    for exp, ready in rows:
+        table.add_row(f"{exp.lecture:02d}", exp.id, f"{exp.title_en}\n[dim]{exp.title_zh}[/]",
+                      exp.dataset or "synthetic", "[green]ready[/]" if ready else "[yellow]missing[/]")
+    out.print(table)
+
+
+@app.command()
+def show(exp_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
+    """Describe an experiment: what it teaches, its parameters, presets and what to try."""
+    exp = _experiment(exp_id)
+    out.print(f"[bold]{exp.title}[/]  {exp.title_zh}   [dim]({exp.id}, {exp.chapter.title_en} · "
+              f"{exp.chapter.title_zh})[/]")
+    out.print(f"dataset: {exp.dataset or 'synthetic'}\n")
+    out.print(exp.summary)
+    if exp.notes:
+        out.print(f"\n[italic]Note:[/] {exp.notes}")
+    presets = [name for name in exp.presets if name != "book"]
+    table = Table("parameter", "type", "book", *presets, "allowed", "help", box=None)
+    for p in exp.params:
+        table.add_row(p.name, p.type.__name__, str(p.default),
+                      *(str(exp.defaults(name)[p.name]) for name in presets),
+                      p.describe_range(), p.help)
+    out.print()
+    out.print(table)
+    out.print("\n[bold]Try:[/]")
+    for hint in exp.try_this:
+        out.print(f"  • {hint}")
+
+
+@app.command()
+def run(
+    exp_id: Annotated[str, typer.Argument(metavar="ID")],
+    preset: Annotated[str, typer.Option(help="book (the book's defaults) or quick.")] = "book",
+    assignments: Annotated[list[str] | None, typer.Option(
+        "--set", metavar="KEY=VALUE", help="Override a parameter; repeatable.")] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or mps.")] = "cpu",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")] = False,
+) -> None:
+    """Run an experiment; every run is recorded (see `runs`)."""
+    exp = _experiment(exp_id)
+    try:
+        params = exp.resolve(preset, parse_assignments(assignments or []))
+    except ParamError as e:
+        raise usage_error(str(e)) from None
+
+    from lab import devices  # imports torch
+
+    try:
+        device = devices.validate(device)
+    except devices.DeviceError as e:
+        raise usage_error(str(e)) from None
+
+    from lab import runner
+    from lab.cli_progress import JsonSink, RichSink
+
+    cancel = threading.Event()
+    _stop_on_signals(cancel)
+    if as_json:
+        result = runner.run(exp, params, device=device, seed=seed, preset=preset,
+                            sinks=[JsonSink()], cancel=cancel)
+    else:
+        with RichSink(out, exp) as sink:
+            result = runner.run(exp, params, device=device, seed=seed, preset=preset,
+                                sinks=[sink], cancel=cancel)
+    if result.status == "stopped":
+        raise typer.Exit(EXIT_STOPPED)
+    if result.status != "finished":
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _stop_on_signals(cancel: threading.Event) -> None:
+    """Ctrl+C, SIGTERM and SIGHUP (an SSH drop) stop the run cleanly, keeping its checkpoint;
+    a second Ctrl+C interrupts at once."""
+
+    def handle(signum: int, _frame: object) -> None:
+        if cancel.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        cancel.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handle)
+
+
+@app.command("devices")
+def list_devices() -> None:
+    """List the devices a run can use here."""
+    from lab import devices
+
+    for info in devices.available():
+        out.print(info.label)
+
+
+@app.command()
+def runs(
+    limit: Annotated[int, typer.Option(help="How many to show.")] = 20,
+    experiment: Annotated[str | None, typer.Option(help="Only runs of this experiment.")] = None,
+) -> None:
+    """Recent runs, newest first."""
+    from lab.cli_progress import format_metrics
+    from lab.store import Store
+
+    records = Store().recent(limit, experiment)
+    if not records:
+        out.print("no runs yet: try `d2l-lab run linreg-scratch`")
+        return
+    table = Table("run", "status", "device", "epochs", "result", box=None)
+    colours = {"finished": "green", "stopped": "yellow"}
+    for r in records:
+        colour = colours.get(r.status, "red")
+        table.add_row(r.id, f"[{colour}]{r.status}[/]", r.device, str(r.epochs_done),
+                      format_metrics(r.metrics))
+    out.print(table)
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """Every dataset the lab knows, and where it was found."""
+    from lab.data import hub
+
+    table = Table("dataset", "title", "where", box=None)
+    for ds in hub.DATASETS.values():
+        where = hub.locate(ds.id)
+        table.add_row(ds.id, ds.title, str(where) if where else "[yellow]missing[/]")
+    out.print(table)
+
+
+@data_app.command("fetch")
+def data_fetch(dataset: Annotated[str, typer.Argument(metavar="ID")]) -> None:
+    """Download a dataset into the cache, checking its checksum."""
+    from lab.cli_progress import download_progress
+    from lab.data import hub
+
+    _known_dataset(dataset)
+    try:
+        with download_progress(out) as progress:
+            path = hub.fetch(dataset, progress=progress)
+    except hub.DataMissing as e:
+        err.print(f"[red]error:[/] {e}", highlight=False)
+        raise typer.Exit(EXIT_FAILED) from None
+    out.print(f"{dataset}: ready in {path}")
+
+
+@data_app.command("import")
+def data_import(
+    dataset: Annotated[str, typer.Argument(metavar="ID")],
+    directory: Annotated[str, typer.Argument(metavar="DIR")],
+) -> None:
+    """Copy a dataset's files from a local folder into the cache (checked first)."""
+    from pathlib import Path
+
+    from lab.data import hub
+
+    _known_dataset(dataset)
+    try:
+        path = hub.import_dir(dataset, Path(directory))
+    except hub.DataMissing as e:
+        err.print(f"[red]error:[/] {e}", highlight=False)
+        raise typer.Exit(EXIT_FAILED) from None
+    out.print(f"{dataset}: imported into {path}")
+
+
+def _known_dataset(dataset: str) -> None:
+    from lab.data import hub
+
+    if dataset not in hub.DATASETS:
+        raise usage_error(f"no dataset {dataset!r}; known: {', '.join(hub.DATASETS)}")
+
+
+def main() -> None:
+    app(prog_name="d2l-lab")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""The event protocol: what a run tells the world, as small JSON-serialisable records.
+
+One stream feeds every sink: the store (``events.jsonl``), the TUI (as messages) and the CLI (a
+progress bar, or JSON lines). Replaying a run's ``events.jsonl`` through ``from_dict`` gives back the
+same events, so a finished run can be redrawn by the widgets that showed it live.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+# How a run ends.
+FINISHED, STOPPED, DIVERGED, FAILED = "finished", "stopped", "diverged", "failed"
+END_STATES = (FINISHED, STOPPED, DIVERGED, FAILED)
+
+
+@dataclass
+class Event:
+    kind: ClassVar[str] = "event"
+    t: float = field(default_factory=time.time, kw_only=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **asdict(self)}
+
+
+@dataclass
+class Started(Event):
+    kind: ClassVar[str] = "started"
+    run_id: str
+    experiment: str
+    params: dict[str, Any]
+    device: str
+    seed: int
+    preset: str = "book"
+
+
+@dataclass
+class Progress(Event):
+    """A tick inside an epoch: the batch losses since the last tick, and the throughput."""
+
+    kind: ClassVar[str] = "progress"
+    epoch: int  # 1-based
+    epochs: int
+    step: int  # batches done in this epoch
+    steps: int  # batches per epoch
+    losses: list[float]  # every batch loss since the previous tick, in order
+    examples_per_sec: float
+    elapsed: float
+
+    @property
+    def position(self) -> float:
+        """Where the run is, in epochs (e.g. 2.5 = half-way through epoch 3)."""
+        return self.epoch - 1 + self.step / self.steps
+
+
+@dataclass
+class EpochEnd(Event):
+    kind: ClassVar[str] = "epoch"
+    epoch: int
+    epochs: int
+    metrics: dict[str, float]  # e.g. train_loss, train_acc, test_acc
+    examples_per_sec: float
+    elapsed: float
+
+
+@dataclass
+class Curve(Event):
+    """A whole named curve for a figure (demos): y against x."""
+
+    kind: ClassVar[str] = "curve"
+    figure: str
+    series: str
+    x: list[float]
+    y: list[float]
+
+
+@dataclass
+class Message(Event):
+    """A line for the log: what the book prints, a warning, a hint."""
+
+    kind: ClassVar[str] = "message"
+    text: str
+    level: str = "info"  # info | warning | error
+
+
+@dataclass
+class Ended(Event):
+    kind: ClassVar[str] = "ended"
+    status: str  # one of END_STATES
+    reason: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    elapsed: float = 0.0
+
+
+_KINDS: dict[str, type[Event]] = {
+    cls.kind: cls for cls in (Started, Progress, EpochEnd, Curve, Message, Ended)
+}
+
+
+def from_dict(data: dict[str, Any]) -> Event:
+    """The inverse of ``Event.to_dict``; unknown keys (from newer versions) are ignored."""
+    cls = _KINDS[data["kind"]]
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+Sink = Callable[[Event], None]

@@ -1,0 +1,24 @@
+"""Parameters and chapters that many experiments share, so each declares only what is its own."""
+
+from __future__ import annotations
+
+from lab.spec import Chapter, Param
+
+LINEAR = Chapter("linear-networks", "Linear neural networks", "线性神经网络")
+MLP = Chapter("multilayer-perceptrons", "Multilayer perceptrons", "多层感知机")
+
+FASHION_MNIST_TRAIN = 60_000
+MAX_EPOCHS = 1000
+
+
+def lr(default: float) -> Param:
+    return Param("lr", float, default, "learning rate of minibatch SGD", min=0, max=1e6,
+                 min_exclusive=True)
+
+
+def batch_size(default: int, n_train: int) -> Param:
+    return Param("batch_size", int, default, "examples per minibatch", min=1, max=n_train)
+
+
+def epochs(default: int) -> Param:
+    return Param("epochs", int, default, "passes over the training set", min=1, max=MAX_EPOCHS)

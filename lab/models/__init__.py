@@ -1,0 +1,1 @@
+"""The networks, written the book's way: readable, layer by layer."""

@@ -1,0 +1,43 @@
+"""Lectures 09–10: softmax regression and the MLP on Fashion-MNIST."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lab.data import fashion_mnist
+from lab.events import Message
+from lab.models.linear import SoftmaxRegressionScratch, cross_entropy, softmax_regression
+from lab.models.mlp import MLPScratch, mlp
+from lab.train.classify import fit_classifier
+from lab.train.context import RunContext
+from lab.train.updaters import ScratchSGD, TorchUpdater
+
+
+def _build(ctx: RunContext, model: str, impl: str):
+    """The network, its per-example loss and its updater, as each lecture writes them."""
+    p = ctx.params
+    if model == "softmax" and impl == "scratch":
+        net = SoftmaxRegressionScratch().to(ctx.device)
+        return net, cross_entropy, ScratchSGD(net.parameters(), p.lr)
+    if model == "softmax":
+        net = softmax_regression()
+    elif impl == "scratch":
+        net = MLPScratch(num_hiddens=p.num_hiddens)
+    else:
+        net = mlp(num_hiddens=p.num_hiddens)
+    net = net.to(ctx.device)
+    optimizer = torch.optim.SGD(net.parameters(), lr=p.lr)
+    return net, nn.CrossEntropyLoss(reduction="none"), TorchUpdater(optimizer)
+
+
+def train_fashion_mnist(ctx: RunContext, model: str, impl: str) -> None:
+    def progress(name: str, done: int, total: int | None) -> None:
+        if done == 0:
+            ctx.emit(Message(f"downloading {name}…"))
+
+    train, test = fashion_mnist.load(ctx.device, progress=progress)
+    net, loss_fn, update = _build(ctx, model, impl)
+    ctx.track(net=net, optimizer=update)
+    fit_classifier(ctx, net, loss_fn, update, (train.images, train.labels),
+                   (test.images, test.labels))

@@ -1,0 +1,211 @@
+"""Experiments and their hyperparameter schema.
+
+One set of rules (``Param.parse``) validates every value a user can give: the TUI form's text, the CLI's
+``--set key=value`` and a saved ``config.json``. It is plain Python so that listing the catalog and
+``--help`` never pay for torch (or pydantic) imports, and so that every error is one readable line.
+This module must not import torch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Value = int | float | str | bool
+
+
+class ParamError(ValueError):
+    """A value a user gave that the schema refuses; ``str()`` is one line naming the field and the rule."""
+
+    def __init__(self, name: str, rule: str):
+        self.name, self.rule = name, rule
+        super().__init__(f"{name}: {rule}")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyperparameter: its type, default (the book's), allowed range or choices, and help."""
+
+    name: str
+    type: type  # int, float, str or bool
+    default: Value
+    help: str
+    min: float | None = None
+    max: float | None = None
+    min_exclusive: bool = False  # e.g. lr > 0
+    choices: tuple[str, ...] = ()
+
+    def parse(self, raw: Any) -> Value:
+        """Turn user input (text from a form or the CLI, or a JSON value) into a valid value."""
+        value = self._coerce(raw)
+        self._check(value)
+        return value
+
+    def describe_range(self) -> str:
+        if self.choices:
+            return " | ".join(self.choices)
+        if self.type is bool:
+            return "true | false"
+        lo = "" if self.min is None else f"{'>' if self.min_exclusive else '≥'} {_fmt(self.min)}"
+        hi = "" if self.max is None else f"≤ {_fmt(self.max)}"
+        return ", ".join(s for s in (lo, hi) if s)
+
+    def _coerce(self, raw: Any) -> Value:
+        text = raw.strip() if isinstance(raw, str) else raw
+        if text == "" or text is None:
+            raise ParamError(self.name, "a value is required")
+        if self.type is bool:
+            if isinstance(text, bool):
+                return text
+            lowered = str(text).lower()
+            if lowered in ("true", "1", "yes", "on"):
+                return True
+            if lowered in ("false", "0", "no", "off"):
+                return False
+            raise ParamError(self.name, f"must be true or false (got {raw!r})")
+        if self.type is str:
+            return str(text)
+        number = _to_number(text)
+        if number is None:
+            kind = "an integer" if self.type is int else "a number"
+            raise ParamError(self.name, f"must be {kind} (got {raw!r})")
+        if not math.isfinite(number):
+            raise ParamError(self.name, f"must be a finite number (got {raw!r})")
+        if self.type is int:
+            if not float(number).is_integer():
+                raise ParamError(self.name, f"must be an integer (got {raw!r})")
+            return int(number)
+        return float(number)
+
+    def _check(self, value: Value) -> None:
+        if self.choices and value not in self.choices:
+            raise ParamError(self.name, f"must be one of {', '.join(self.choices)} (got {value!r})")
+        if self.type in (int, float):
+            if self.min is not None and (
+                value < self.min or (self.min_exclusive and value == self.min)
+            ):
+                raise ParamError(self.name, f"must be {self.describe_range()} (got {_fmt(value)})")
+            if self.max is not None and value > self.max:
+                raise ParamError(self.name, f"must be {self.describe_range()} (got {_fmt(value)})")
+
+
+def _to_number(text: Any) -> float | int | None:
+    if isinstance(text, bool):
+        return None
+    if isinstance(text, int | float):
+        return text
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        pass
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+class Params(Mapping[str, Value]):
+    """Validated hyperparameters, read as ``p.lr`` or ``p["lr"]``."""
+
+    def __init__(self, values: Mapping[str, Value]):
+        self._values = dict(values)
+
+    def __getattr__(self, name: str) -> Value:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, key: str) -> Value:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Params({self._values})"
+
+
+@dataclass(frozen=True)
+class Chapter:
+    id: str
+    title_en: str
+    title_zh: str
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A lecture's experiment, declared without torch; ``entry`` names the recipe that runs it."""
+
+    id: str
+    lecture: int
+    title_en: str
+    title_zh: str
+    chapter: Chapter
+    dataset: str | None  # a data hub id, or None for synthetic data
+    summary: str  # what the lecture teaches
+    try_this: tuple[str, ...]  # things to try, shown in the TUI and `show`
+    params: tuple[Param, ...]
+    entry: str  # "module:function" of the recipe, imported only when the experiment runs
+    options: Mapping[str, Value] = field(default_factory=dict)  # fixed arguments for the recipe
+    presets: Mapping[str, Mapping[str, Value]] = field(default_factory=dict)  # name -> overrides
+    notes: str = ""  # where the lab differs from the book's code, and why
+    demo: bool = False  # a demonstration: no training loop, no checkpoint
+
+    def __post_init__(self) -> None:
+        # "book" is always the defaults themselves; every preset must itself be valid.
+        presets = {"book": {}, **self.presets}
+        object.__setattr__(self, "presets", presets)
+        for name, overrides in presets.items():
+            try:
+                self.resolve(name, overrides)
+            except ParamError as err:  # a bug in a declaration, not user input
+                raise ValueError(f"{self.id}: preset {name!r} is invalid: {err}") from None
+
+    @property
+    def title(self) -> str:
+        return f"{self.lecture:02d} {self.title_en}"
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        known = ", ".join(p.name for p in self.params)
+        raise ParamError(name, f"unknown parameter for {self.id} (known: {known})")
+
+    def defaults(self, preset: str = "book") -> dict[str, Value]:
+        """The values of a preset, before any user overrides."""
+        if preset not in self.presets:
+            raise ParamError("preset", f"must be one of {', '.join(self.presets)} (got {preset!r})")
+        values = {p.name: p.default for p in self.params}
+        values.update(self.presets[preset])
+        return values
+
+    def resolve(self, preset: str = "book", overrides: Mapping[str, Any] | None = None) -> Params:
+        """Preset values with user overrides applied, every value validated by the same rules."""
+        values = self.defaults(preset)
+        for name, raw in (overrides or {}).items():
+            values[name] = self.param(name).parse(raw)
+        for p in self.params:
+            p.parse(values[p.name])  # presets are checked too
+        return Params(values)
+
+
+def parse_assignments(pairs: list[str]) -> dict[str, str]:
+    """``["lr=0.1", "epochs=3"]`` -> ``{"lr": "0.1", "epochs": "3"}``; the values stay text."""
+    result: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ParamError(pair, "expected key=value")
+        result[name.strip()] = value
+    return result

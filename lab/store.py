@@ -1,0 +1,148 @@
+"""Run history: an SQLite index (WAL) and one folder per run with config, events and checkpoint.
+
+The index answers "which runs, how did they end" quickly; the folder holds everything needed to
+replay a run (``events.jsonl``) or continue from it (``final.pt``).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lab import paths
+from lab.events import Ended, EpochEnd, Event, Started
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id          TEXT PRIMARY KEY,
+    experiment  TEXT NOT NULL,
+    preset      TEXT NOT NULL,
+    device      TEXT NOT NULL,
+    seed        INTEGER NOT NULL,
+    params      TEXT NOT NULL,          -- JSON
+    status      TEXT NOT NULL,          -- running | finished | stopped | diverged | failed
+    reason      TEXT NOT NULL DEFAULT '',
+    epochs_done INTEGER NOT NULL DEFAULT 0,
+    metrics     TEXT NOT NULL DEFAULT '{}',  -- JSON: the latest epoch's metrics
+    started_at  REAL NOT NULL,
+    ended_at    REAL
+);
+CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at);
+"""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    experiment: str
+    preset: str
+    device: str
+    seed: int
+    params: dict[str, Any]
+    status: str
+    reason: str
+    epochs_done: int
+    metrics: dict[str, float]
+    started_at: float
+    ended_at: float | None
+
+
+class Store:
+    def __init__(self, home: Path | None = None):
+        self.home = home or paths.home()
+        self.runs_dir = self.home / "runs"
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.home / "runs.db"
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        # A connection per operation: the TUI, its worker thread and CLI processes all write here.
+        db = sqlite3.connect(self.db_path, timeout=10)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA busy_timeout=10000")
+        return db
+
+    def new_run_id(self, experiment: str) -> str:
+        return f"{time.strftime('%Y%m%d-%H%M%S')}-{experiment}-{secrets.token_hex(2)}"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
+
+    def record(self, run_id: str, event: Event) -> None:
+        """Index the events that change a run's row; every event is also kept by ``EventLog``."""
+        with self._connect() as db:
+            if isinstance(event, Started):
+                db.execute(
+                    "INSERT INTO runs (id, experiment, preset, device, seed, params, status,"
+                    " started_at) VALUES (?, ?, ?, ?, ?, ?, 'running', ?)",
+                    (event.run_id, event.experiment, event.preset, event.device, event.seed,
+                     json.dumps(event.params), event.t),
+                )
+            elif isinstance(event, EpochEnd):
+                db.execute(
+                    "UPDATE runs SET epochs_done = ?, metrics = ? WHERE id = ?",
+                    (event.epoch, json.dumps(event.metrics), run_id),
+                )
+            elif isinstance(event, Ended):
+                db.execute(
+                    "UPDATE runs SET status = ?, reason = ?, ended_at = ?,"
+                    " metrics = CASE WHEN ? = '{}' THEN metrics ELSE ? END WHERE id = ?",
+                    (event.status, event.reason, event.t, json.dumps(event.metrics),
+                     json.dumps(event.metrics), run_id),
+                )
+
+    def recent(self, limit: int = 20, experiment: str | None = None) -> list[RunRecord]:
+        query = "SELECT * FROM runs"
+        args: tuple[Any, ...] = ()
+        if experiment:
+            query += " WHERE experiment = ?"
+            args = (experiment,)
+        query += " ORDER BY started_at DESC LIMIT ?"
+        with self._connect() as db:
+            rows = db.execute(query, (*args, limit)).fetchall()
+        return [_to_record(row) for row in rows]
+
+    def get(self, run_id: str) -> RunRecord | None:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return _to_record(row) if row else None
+
+
+def _to_record(row: tuple) -> RunRecord:
+    (id_, experiment, preset, device, seed, params, status, reason, epochs_done, metrics,
+     started_at, ended_at) = row
+    return RunRecord(id_, experiment, preset, device, seed, json.loads(params), status, reason,
+                     epochs_done, json.loads(metrics), started_at, ended_at)
+
+
+class EventLog:
+    """Appends each event as one JSON line; a line is whole before the next begins."""
+
+    def __init__(self, path: Path):
+        self._file = path.open("a", encoding="utf-8")
+
+    def __call__(self, event: Event) -> None:
+        self._file.write(json.dumps(event.to_dict()) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_events(run_dir: Path) -> list[Event]:
+    """A run's events, for replay; a torn last line (a crash mid-write) is skipped."""
+    from lab.events import from_dict
+
+    events = []
+    for line in (run_dir / "events.jsonl").read_text(encoding="utf-8").splitlines():
+        try:
+            events.append(from_dict(json.loads(line)))
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+    return events

@@ -1,0 +1,64 @@
+"""Image classification the way the book's ``train_ch3`` reports it: per epoch the mean train loss
+and accuracy accumulated while training, then the test accuracy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from lab.train.context import RunContext
+from lab.train.loop import end_epoch, run_epoch
+
+EVAL_BATCH = 4096  # evaluation batch size: does not change the result, only the speed
+
+
+def as_float_images(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [B, H, W] -> float [B, 1, H, W] in [0, 1], what ``ToTensor`` gives, batched on the device."""
+    return images.unsqueeze(1).float().div_(255)
+
+
+@torch.no_grad()
+def accuracy(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Fraction of correct predictions, as a tensor on the device (no host sync)."""
+    net.eval()
+    correct = torch.zeros((), device=labels.device)
+    for x, y in zip(images.split(EVAL_BATCH), labels.split(EVAL_BATCH), strict=True):
+        correct += (net(as_float_images(x)).argmax(dim=1) == y).sum()
+    return correct / len(labels)
+
+
+def fit_classifier(
+    ctx: RunContext,
+    net: nn.Module,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],  # per-example losses
+    update: Callable[[torch.Tensor], None],
+    train: tuple[torch.Tensor, torch.Tensor],
+    test: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    p = ctx.params
+    images, labels = train
+    n = len(labels)
+    for epoch in range(1, p.epochs + 1):
+        net.train()
+        loss_sum = torch.zeros((), device=ctx.device)
+        correct = torch.zeros((), device=ctx.device)
+
+        def step(indices: torch.Tensor) -> torch.Tensor:
+            nonlocal loss_sum, correct
+            x, y = as_float_images(images[indices]), labels[indices]
+            y_hat = net(x)
+            losses = loss_fn(y_hat, y)
+            update(losses)
+            losses = losses.detach()
+            loss_sum += losses.sum()
+            correct += (y_hat.detach().argmax(dim=1) == y).sum()
+            return losses
+
+        monitor = run_epoch(ctx, epoch, p.epochs, n, p.batch_size, step)
+        end_epoch(ctx, monitor, {
+            "train_loss": loss_sum / n,
+            "train_acc": correct / n,
+            "test_acc": accuracy(net, *test),
+        })
