@@ -59,15 +59,13 @@ def main_callback(ctx: typer.Context) -> None:
 
 @app.command("list")
 def list_experiments(
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per experiment.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")] = False,
 ) -> None:
     """List every experiment by lecture, with its dataset and whether the data is here."""
     from lab.data import hub
 
-    rows = []
-    for exp in catalog.experiments():
-        ready = exp.dataset is None or hub.is_available(exp.dataset)
-        rows.append((exp, ready))
+    rows = [(exp, exp.dataset is None or hub.is_available(exp.dataset))
+            for exp in catalog.experiments()]
     if as_json:
         for exp, ready in rows:
             print(json.dumps({"id": exp.id, "lecture": exp.lecture, "title_en": exp.title_en,
@@ -77,8 +75,9 @@ def list_experiments(
         return
     table = Table("lecture", "id", "title · 标题", "dataset", "data", box=None, pad_edge=False)
     for exp, ready in rows:
+        status = "[green]ready[/]" if ready else "[yellow]missing[/]"
         table.add_row(f"{exp.lecture:02d}", exp.id, f"{exp.title_en}\n[dim]{exp.title_zh}[/]",
-                      exp.dataset or "synthetic", "[green]ready[/]" if ready else "[yellow]missing[/]")
+                      exp.dataset or "synthetic", status)
     out.print(table)
 
 
@@ -182,7 +181,10 @@ def runs(
     if not records:
         out.print("no runs yet: try `d2l-lab run linreg-scratch`")
         return
-    table = Table("run", "status", "device", "epochs", "result", box=None)
+    table = Table(box=None)
+    table.add_column("run", no_wrap=True)  # ids are copied into other commands: never cut them
+    for column in ("status", "device", "epochs", "result"):
+        table.add_column(column)
     colours = {"finished": "green", "stopped": "yellow"}
     for r in records:
         colour = colours.get(r.status, "red")

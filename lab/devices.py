@@ -23,7 +23,8 @@ def available() -> list[DeviceInfo]:
         for i in range(torch.cuda.device_count()):
             free, _total = torch.cuda.mem_get_info(i)
             name = torch.cuda.get_device_name(i)
-            devices.append(DeviceInfo(f"cuda:{i}", f"cuda:{i} · {name} · {free / 2**30:.0f} GiB free"))
+            label = f"cuda:{i} · {name} · {free / 2**30:.0f} GiB free"
+            devices.append(DeviceInfo(f"cuda:{i}", label))
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         devices.append(DeviceInfo("mps", "mps · Apple GPU"))
     return devices

@@ -1,8 +1,8 @@
 """The event protocol: what a run tells the world, as small JSON-serialisable records.
 
-One stream feeds every sink: the store (``events.jsonl``), the TUI (as messages) and the CLI (a
-progress bar, or JSON lines). Replaying a run's ``events.jsonl`` through ``from_dict`` gives back the
-same events, so a finished run can be redrawn by the widgets that showed it live.
+One stream feeds every sink: the store (``events.jsonl``), the TUI (as messages) and the CLI
+(a progress bar, or JSON lines). Replaying a run's ``events.jsonl`` through ``from_dict`` gives
+back the same events, so a finished run can be redrawn by the widgets that showed it live.
 """
 
 from __future__ import annotations

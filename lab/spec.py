@@ -1,8 +1,9 @@
 """Experiments and their hyperparameter schema.
 
-One set of rules (``Param.parse``) validates every value a user can give: the TUI form's text, the CLI's
-``--set key=value`` and a saved ``config.json``. It is plain Python so that listing the catalog and
-``--help`` never pay for torch (or pydantic) imports, and so that every error is one readable line.
+One set of rules (``Param.parse``) validates every value a user can give: the TUI form's text,
+the CLI's ``--set key=value`` and a saved ``config.json``. It is plain Python so that listing the
+catalog and ``--help`` never pay for torch (or pydantic) imports, and so that every error is one
+readable line.
 This module must not import torch.
 """
 
@@ -17,7 +18,7 @@ Value = int | float | str | bool
 
 
 class ParamError(ValueError):
-    """A value a user gave that the schema refuses; ``str()`` is one line naming the field and the rule."""
+    """A value the schema refuses; ``str()`` is one line naming the field and the rule."""
 
     def __init__(self, name: str, rule: str):
         self.name, self.rule = name, rule

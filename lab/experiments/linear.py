@@ -1,4 +1,4 @@
-"""Lectures 08–09: linear and softmax regression (declarations only; recipes in lab.recipes.linear)."""
+"""Lectures 08–09: linear and softmax regression (declarations; the code is in lab.recipes)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ EVAL_BATCH = 4096  # evaluation batch size: does not change the result, only the
 
 
 def as_float_images(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [B, H, W] -> float [B, 1, H, W] in [0, 1], what ``ToTensor`` gives, batched on the device."""
+    """uint8 [B, H, W] -> float [B, 1, H, W] in [0, 1], as ``ToTensor`` gives, on the device."""
     return images.unsqueeze(1).float().div_(255)
 
 

@@ -60,7 +60,7 @@ class RunContext:
         self._state.update(objects)
 
     def save_checkpoint(self, name: str = "final.pt") -> Path | None:
-        """Write the tracked state atomically (temp file, then rename); None if nothing is tracked."""
+        """Write the tracked state atomically (temp file, then rename); None if none tracked."""
         if not self._state:
             return None
         path = self.run_dir / name

@@ -1,0 +1,121 @@
+"""The command line through typer's runner, and its fast paths in a real process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from lab.cli import app
+
+cli = CliRunner()
+
+
+def invoke(*args: str):
+    return cli.invoke(app, list(args))
+
+
+def test_list_shows_every_experiment_with_data_status() -> None:
+    result = invoke("list", "--json")
+    assert result.exit_code == 0
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    ids = [row["id"] for row in rows]
+    assert ids[:2] == ["linreg-scratch", "linreg"]
+    assert {"softmax", "softmax-scratch", "mlp", "mlp-scratch", "activations"} <= set(ids)
+    linreg = rows[0]
+    assert linreg["lecture"] == 8 and linreg["title_zh"] == "线性回归的从零开始实现"
+    assert linreg["data_ready"] is True  # synthetic
+
+
+def test_show_lists_parameters_presets_and_hints() -> None:
+    result = invoke("show", "softmax")
+    assert result.exit_code == 0
+    for text in ("batch_size", "256", "quick", "> 0", "Try:", "softmax回归"):
+        assert text in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "softmax", "--set", "lr=-1"], "lr: must be > 0"),
+        (["run", "softmax", "--set", "lr=abc"], "lr: must be a number"),
+        (["run", "softmax", "--set", "batch_size=0"], "batch_size: must be ≥ 1"),
+        (["run", "softmax", "--set", "epochs=1e9"], "epochs: must be ≥ 1, ≤ 1000"),
+        (["run", "softmax", "--set", "momentum=0.9"], "momentum: unknown parameter"),
+        (["run", "softmax", "--set", "lr"], "expected key=value"),
+        (["run", "softmax", "--preset", "fast"], "preset: must be one of book, quick"),
+        (["run", "softmax", "--device", "cuda:7"], "'cuda:7' is not available here; devices: cpu"),
+        (["run", "softmax", "--device", "tpu"], "devices: cpu"),
+        (["run", "sofmax"], "did you mean softmax"),
+        (["show", "nope"], "no experiment 'nope'"),
+    ],
+)
+def test_bad_usage_exits_2_with_one_line(args, message, lab_home) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert message in " ".join(result.stderr.split())
+    assert len(result.stderr.strip().splitlines()) <= 2  # one line (wrapped at most once)
+    assert not (lab_home / "runs").exists() or not any((lab_home / "runs").iterdir())
+
+
+def test_run_prints_epochs_and_records_the_run() -> None:
+    result = invoke("run", "linreg-scratch", "--set", "epochs=2")
+    assert result.exit_code == 0, result.output
+    assert "finished" in result.stdout
+    assert "error in estimating w" in result.stdout
+    runs = invoke("runs")
+    assert "linreg-scratch" in runs.stdout and "finished" in runs.stdout
+
+
+def test_run_json_is_one_event_per_line() -> None:
+    result = invoke("run", "linreg", "--set", "epochs=2", "--json", "--seed", "1")
+    assert result.exit_code == 0
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    kinds = [e["kind"] for e in events]
+    assert kinds[0] == "started" and kinds[-1] == "ended"
+    assert kinds.count("epoch") == 2
+    assert events[0]["seed"] == 1 and events[-1]["status"] == "finished"
+
+
+def test_diverged_run_exits_1() -> None:
+    result = invoke("run", "linreg", "--set", "lr=1e6", "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout.splitlines()[-1])["status"] == "diverged"
+
+
+def test_devices_and_data_list() -> None:
+    assert invoke("devices").stdout.startswith("cpu")
+    data = invoke("data", "list")
+    assert data.exit_code == 0 and "fashion-mnist" in data.stdout
+
+
+def test_data_fetch_offline_says_how_to_get_it(tmp_path, monkeypatch) -> None:
+    from lab.data import hub
+
+    monkeypatch.setattr(hub, "search_dirs", lambda dataset_id: [tmp_path / "nowhere"])
+    result = invoke("data", "fetch", "fashion-mnist")
+    assert result.exit_code == 1
+    text = " ".join(result.stderr.split())
+    assert "d2l-lab data import fashion-mnist" in text and "apt install" in text
+
+
+def test_data_import_then_available(tmp_path) -> None:
+    result = invoke("data", "import", "fashion-mnist", str(tmp_path / "empty"))
+    assert result.exit_code == 1
+
+
+@pytest.mark.parametrize("args", [["--help"], ["list"], ["show", "mlp"], ["data", "list"]])
+def test_fast_paths_do_not_import_torch(args) -> None:
+    code = (
+        "import sys\n"
+        f"sys.argv = ['d2l-lab', *{args!r}]\n"
+        "import lab.cli\n"
+        "try:\n    lab.cli.main()\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "assert 'textual' not in sys.modules, 'textual imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
