@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lab import catalog
-from lab.spec import Experiment, ParamError, parse_assignments
+from lab.spec import SEED, Experiment, ParamError, parse_assignments
 
 app = typer.Typer(
     add_completion=False,
@@ -111,13 +111,14 @@ def run(
     assignments: Annotated[list[str] | None, typer.Option(
         "--set", metavar="KEY=VALUE", help="Override a parameter; repeatable.")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or mps.")] = "cpu",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Annotated[str, typer.Option(help="Random seed (an integer ≥ 0).")] = "0",
     as_json: Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")] = False,
 ) -> None:
     """Run an experiment; every run is recorded (see `runs`)."""
     exp = _experiment(exp_id)
     try:
         params = exp.resolve(preset, parse_assignments(assignments or []))
+        seed_value = SEED.parse(seed)
     except ParamError as e:
         raise usage_error(str(e)) from None
 
@@ -134,11 +135,11 @@ def run(
     cancel = threading.Event()
     _stop_on_signals(cancel)
     if as_json:
-        result = runner.run(exp, params, device=device, seed=seed, preset=preset,
+        result = runner.run(exp, params, device=device, seed=seed_value, preset=preset,
                             sinks=[JsonSink()], cancel=cancel)
     else:
         with RichSink(out, exp) as sink:
-            result = runner.run(exp, params, device=device, seed=seed, preset=preset,
+            result = runner.run(exp, params, device=device, seed=seed_value, preset=preset,
                                 sinks=[sink], cancel=cancel)
     if result.status == "stopped":
         raise typer.Exit(EXIT_STOPPED)

@@ -49,9 +49,18 @@ class Param:
             return " | ".join(self.choices)
         if self.type is bool:
             return "true | false"
-        lo = "" if self.min is None else f"{'>' if self.min_exclusive else '≥'} {_fmt(self.min)}"
-        hi = "" if self.max is None else f"≤ {_fmt(self.max)}"
-        return ", ".join(s for s in (lo, hi) if s)
+        bounds = []
+        if self.min is not None:
+            bounds.append(f"{'>' if self.min_exclusive else '≥'} {self._fmt(self.min)}")
+        if self.max is not None:
+            bounds.append(f"≤ {self._fmt(self.max)}")
+        return ", ".join(bounds)
+
+    def _fmt(self, x: float) -> str:
+        """Integers in full (seed ≤ 4294967295), floats short (lr ≤ 1e6, not 1e+06)."""
+        if self.type is int and abs(x) < 1e15:
+            return str(int(x))
+        return f"{x:g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
 
     def _coerce(self, raw: Any) -> Value:
         text = raw.strip() if isinstance(raw, str) else raw
@@ -84,12 +93,12 @@ class Param:
         if self.choices and value not in self.choices:
             raise ParamError(self.name, f"must be one of {', '.join(self.choices)} (got {value!r})")
         if self.type in (int, float):
-            if self.min is not None and (
-                value < self.min or (self.min_exclusive and value == self.min)
-            ):
-                raise ParamError(self.name, f"must be {self.describe_range()} (got {_fmt(value)})")
-            if self.max is not None and value > self.max:
-                raise ParamError(self.name, f"must be {self.describe_range()} (got {_fmt(value)})")
+            too_low = self.min is not None and (
+                value < self.min or (self.min_exclusive and value == self.min))
+            too_high = self.max is not None and value > self.max
+            if too_low or too_high:
+                rule = f"must be {self.describe_range()} (got {self._fmt(value)})"
+                raise ParamError(self.name, rule)
 
 
 def _to_number(text: Any) -> float | int | None:
@@ -107,8 +116,6 @@ def _to_number(text: Any) -> float | int | None:
         return None
 
 
-def _fmt(x: float) -> str:
-    return f"{x:g}"
 
 
 class Params(Mapping[str, Value]):
@@ -199,6 +206,11 @@ class Experiment:
         for p in self.params:
             p.parse(values[p.name])  # presets are checked too
         return Params(values)
+
+
+# Every run takes a seed besides its experiment's parameters; the form and --seed check it alike.
+SEED = Param("seed", int, 0, "random seed: the same seed gives the same run", min=0,
+             max=2**32 - 1)
 
 
 def parse_assignments(pairs: list[str]) -> dict[str, str]:

@@ -49,6 +49,7 @@ def test_show_lists_parameters_presets_and_hints() -> None:
         (["run", "softmax", "--preset", "fast"], "preset: must be one of book, quick"),
         (["run", "softmax", "--device", "cuda:7"], "'cuda:7' is not available here; devices: cpu"),
         (["run", "softmax", "--device", "tpu"], "devices: cpu"),
+        (["run", "softmax", "--seed", "-1"], "seed: must be ≥ 0"),
         (["run", "sofmax"], "did you mean softmax"),
         (["show", "nope"], "no experiment 'nope'"),
     ],
@@ -119,3 +120,29 @@ def test_fast_paths_do_not_import_torch(args) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_signal_stops_the_run_and_keeps_its_checkpoint(sig, lab_home) -> None:
+    """Ctrl+C (or an SSH drop) mid-run: exit 130, the run is stopped, nothing is lost."""
+    import signal
+
+    from lab.store import Store
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab", "run", "linreg-scratch", "--set", "batch_size=1",
+         "--set", "epochs=1000", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    for line in proc.stdout:  # wait until it is really training
+        if json.loads(line)["kind"] == "progress":
+            break
+    proc.send_signal(getattr(signal, sig))
+    rest = proc.stdout.read()
+    assert proc.wait(timeout=20) == 130
+    ended = json.loads(rest.splitlines()[-1])
+    assert ended["kind"] == "ended" and ended["status"] == "stopped"
+    record = Store().recent(1)[0]
+    assert record.status == "stopped"
+    assert (lab_home / "runs" / record.id / "final.pt").exists()

@@ -34,6 +34,6 @@ def end_epoch(ctx: RunContext, monitor: EpochMonitor, metrics: dict[str, torch.T
     for value in values.values():
         if not math.isfinite(value):
             raise Diverged(monitor.epoch, monitor.steps, value)
-    ctx.metrics = values
+    ctx.metrics = dict(values)  # a recipe may add final metrics; the event keeps its own
     ctx.emit(EpochEnd(monitor.epoch, monitor.epochs, values, monitor.examples_per_sec,
                       ctx.elapsed))

@@ -1,0 +1,325 @@
+"""The lab console driven like a learner drives it: keys in, widgets and the run store checked."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Button, Input, Select, Static, TabbedContent
+
+from lab import catalog
+from lab.spec import ParamError
+from tui.app import LabApp
+from tui.screens.help import HelpScreen
+from tui.widgets.catalog import CatalogTree
+from tui.widgets.form import ParamForm
+from tui.widgets.plot import LivePlot
+from tui.widgets.runlog import RunLog
+from tui.widgets.status import RunStatus
+
+ROOT = Path(__file__).resolve().parents[2]
+SIZE = (80, 24)
+
+
+async def wait_for(pilot: Pilot, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def choose(pilot: Pilot, exp_id: str) -> None:
+    """Pick an experiment the way a learner does: ctrl+l to the catalog, arrows, Enter."""
+    app = pilot.app
+    await pilot.press("ctrl+l")
+    tree = app.query_one(CatalogTree)
+    ids = [e.id for e in catalog.experiments()]
+    for _ in range(3 * len(ids)):
+        node = tree.cursor_node
+        if node is not None and node.data is not None and node.data.id == exp_id:
+            break
+        current = node.data.id if node is not None and node.data is not None else ids[0]
+        await pilot.press("down" if ids.index(exp_id) >= ids.index(current) else "up")
+    await pilot.press("enter")
+    await pilot.pause()
+    assert app.experiment is not None and app.experiment.id == exp_id
+
+
+async def set_field(pilot: Pilot, name: str, text: str) -> None:
+    """Focus a field (its text is selected on focus) and type over it, key by key."""
+    field = pilot.app.query_one(f"#param-{name}", Input)
+    field.focus()
+    await pilot.pause()
+    await pilot.press("end", *["backspace"] * len(field.value), *text)
+    await pilot.pause()
+    assert field.value == text
+
+
+def form(app: LabApp) -> ParamForm:
+    found = app.form
+    assert found is not None
+    return found
+
+
+def error_text(app: LabApp, name: str) -> str:
+    error = app.query_one(f"#field-{name} .field-error", Static)
+    return str(error.render()) if error.display else ""
+
+
+def run_button(app: LabApp) -> Button:
+    return app.query_one("#run", Button)
+
+
+def store_status(home: Path) -> list[str]:
+    with sqlite3.connect(home / "runs.db") as db:
+        return [row[0] for row in db.execute("SELECT status FROM runs")]
+
+
+@pytest.mark.timeout(60)
+def test_first_screen_paints_before_torch_is_imported() -> None:
+    script = textwrap.dedent("""
+        import asyncio, json, sys, time
+        t0 = time.monotonic()
+        torch_at = []
+
+        class Watch:  # notes when anything starts importing torch
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" and not torch_at:
+                    torch_at.append(time.monotonic() - t0)
+
+        sys.meta_path.insert(0, Watch())
+        import tui.app
+        after_import = "torch" in sys.modules
+
+        async def main():
+            app = tui.app.LabApp()
+            async with app.run_test(size=(80, 24)) as pilot:
+                await pilot.pause()
+                svg = app.export_screenshot()
+                painted = app.painted_at - t0
+            return painted, svg
+
+        painted, svg = asyncio.run(main())
+        print(json.dumps({"after_import": after_import, "painted": painted,
+                          "torch": torch_at[0] if torch_at else None,
+                          "tree": "linreg-scratch" in svg and "Linear" in svg}))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                         text=True, timeout=50, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["after_import"] is False
+    assert result["tree"] is True
+    assert result["painted"] < 1.5
+    assert result["torch"] is None or result["torch"] > result["painted"]
+
+
+@pytest.mark.timeout(60)
+async def test_choose_an_experiment_and_edit_a_field_by_keyboard() -> None:
+    app = LabApp(probe=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await choose(pilot, "mlp")
+        assert app.query_one(TabbedContent).active == "setup"
+        assert app.focused is not None and app.focused.id == "param-lr"  # first parameter
+        assert [f.param.name for f in form(app).fields] == ["seed", "lr", "batch_size",
+                                                             "epochs", "num_hiddens"]
+        await pilot.press(*"0.5")  # the value was selected on focus: typing replaces it
+        assert form(app).overrides()["lr"] == "0.5"
+        assert error_text(app, "lr") == ""
+        assert not run_button(app).disabled
+        params, seed = form(app).resolve()
+        assert params.lr == 0.5 and params.num_hiddens == 256 and seed == 0
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("name", "text"), [
+    ("lr", "-1"), ("lr", "abc"), ("batch_size", "0"), ("epochs", "1e9"),
+])
+async def test_an_invalid_value_shows_its_rule_and_disables_run(name: str, text: str) -> None:
+    exp = catalog.get("linreg-scratch")
+    with pytest.raises(ParamError) as refused:
+        exp.param(name).parse(text)
+    app = LabApp("linreg-scratch", probe=False)
+    async with app.run_test(size=SIZE) as pilot:
+        good = form(app).field(name).text
+        await set_field(pilot, name, text)
+        assert refused.value.rule in error_text(app, name)
+        assert run_button(app).disabled
+        assert "fix the fields" in str(app.query_one("#form-note", Static).render())
+        await pilot.press("ctrl+r")
+        assert app.handle is None  # nothing started
+        await set_field(pilot, name, good)
+        assert error_text(app, name) == ""
+        assert not run_button(app).disabled
+
+
+@pytest.mark.timeout(60)
+async def test_changing_the_preset_refills_the_fields() -> None:
+    app = LabApp("softmax", probe=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await set_field(pilot, "epochs", "7")
+        preset = app.query_one("#preset", Select)
+        preset.focus()
+        await pilot.press("enter", "down", "enter")  # open, move to "quick", pick it
+        await pilot.pause()
+        assert preset.value == "quick"
+        assert form(app).field("epochs").text == "3"  # quick's value, the edit is replaced
+        preset.value = "book"
+        await pilot.pause()
+        assert form(app).field("epochs").text == "10"
+
+
+@pytest.mark.timeout(90)
+async def test_a_tiny_linreg_run_finishes_and_is_plotted(lab_home: Path) -> None:
+    app = LabApp(probe=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await choose(pilot, "linreg-scratch")
+        await set_field(pilot, "epochs", "2")
+        await pilot.press("ctrl+r")
+        assert app.query_one(TabbedContent).active == "train"
+        await wait_for(pilot, lambda: app.handle is not None and app.handle.done.is_set(), 60,
+                       "the run to end")
+        await pilot.pause(0.1)
+        log = "\n".join(app.query_one(RunLog).lines_text)
+        assert "finished" in log and "epoch 2: loss" in log
+        plot = app.query_one(LivePlot)
+        assert len(plot.series["loss"]) == 2
+        assert [x for x, _ in plot.series["loss"]] == [1.0, 2.0]
+        assert len(plot.batch) == 2 * 100  # every batch of both epochs (1000 examples / 10)
+        plot.redraw()
+        assert "loss" in plot.rendered.plain and "┤" in plot.rendered.plain
+        assert app.query_one(RunStatus).state == "finished"
+        assert not run_button(app).disabled
+    assert store_status(lab_home) == ["finished"]
+
+
+@pytest.mark.timeout(90)
+async def test_stop_halts_a_long_run_and_it_is_recorded_as_stopped(lab_home: Path) -> None:
+    app = LabApp("linreg-scratch", probe=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await set_field(pilot, "batch_size", "1")
+        await set_field(pilot, "epochs", "1000")
+        await pilot.press("ctrl+r")
+        status = app.query_one(RunStatus)
+        await wait_for(pilot, lambda: status.state == "running" and status.step > 0, 60,
+                       "the first progress tick")
+        app.query_one(TabbedContent).active = "setup"
+        app.query_one("#param-lr", Input).focus()  # ctrl+x must stop, not cut, in a field
+        await pilot.pause()
+        await pilot.press("ctrl+x")
+        await wait_for(pilot, lambda: status.state == "stopped", 3, "the run to stop")
+        assert app.query_one("#param-lr", Input).value == "0.03"
+        assert status.epoch < 1000
+        assert "stopped" in app.query_one(RunLog).lines_text[-2]
+        assert not run_button(app).disabled and app.query_one("#stop", Button).disabled
+    assert store_status(lab_home) == ["stopped"]
+
+
+@pytest.mark.timeout(90)
+async def test_quitting_while_training_stops_and_records_the_run(lab_home: Path) -> None:
+    app = LabApp("linreg-scratch", probe=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await set_field(pilot, "batch_size", "1")
+        await set_field(pilot, "epochs", "1000")
+        await pilot.press("ctrl+r")
+        status = app.query_one(RunStatus)
+        await wait_for(pilot, lambda: status.step > 0, 60, "the first progress tick")
+        started = time.monotonic()
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: not app.is_running, 3, "the app to exit")
+        assert time.monotonic() - started < 2
+    assert store_status(lab_home) == ["stopped"]
+
+
+@pytest.mark.timeout(60)
+async def test_a_diverging_run_ends_as_diverged_with_its_reason(lab_home: Path) -> None:
+    app = LabApp("linreg-scratch", probe=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await set_field(pilot, "lr", "100")
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.handle is not None and app.handle.done.is_set(), 60,
+                       "the run to end")
+        await pilot.pause(0.1)
+        assert app.query_one(RunStatus).state == "diverged"
+        ended = [line for line in app.query_one(RunLog).lines_text if line.startswith("diverged")]
+        assert ended and "learning rate" in ended[0]
+    assert store_status(lab_home) == ["diverged"]
+
+
+@pytest.mark.timeout(60)
+async def test_a_demo_plots_its_curves() -> None:
+    app = LabApp("activations", probe=False)
+    async with app.run_test(size=SIZE) as pilot:
+        select = app.query_one("#param-activation", Select)
+        select.value = "sigmoid"
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.handle is not None and app.handle.done.is_set(), 60,
+                       "the demo to end")
+        await pilot.pause(0.1)
+        plot = app.query_one(LivePlot)
+        assert set(plot.curves) == {"sigmoid(x)", "grad of sigmoid"}
+        assert max(plot.curves["grad of sigmoid"][1]) == pytest.approx(0.25, abs=1e-3)
+        plot.redraw()
+        assert "grad of sigmoid" in plot.rendered.plain
+        assert "finished" in "\n".join(app.query_one(RunLog).lines_text)
+
+
+@pytest.mark.timeout(60)
+async def test_help_lists_the_keys_and_closes() -> None:
+    app = LabApp(probe=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        text = app.export_screenshot()
+        for key in ("ctrl+r", "ctrl+x", "ctrl+q", "ctrl+t"):
+            assert key in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("question_mark")  # the catalog has focus: ? is not typed anywhere
+        assert isinstance(app.screen, HelpScreen)
+
+
+@pytest.mark.timeout(60)
+async def test_devices_are_listed_in_the_background() -> None:
+    app = LabApp(probe=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.devices != [("cpu", "cpu")], 30, "the device probe")
+        device = app.query_one("#device", Select)
+        assert device.value == "cpu"
+        assert app.devices[0][0] == "cpu" and "threads" in app.devices[0][1]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_screenshots_during_and_after_a_run(tmp_path: Path, size: tuple[int, int]) -> None:
+    """Saves SVGs to look at (set D2L_LAB_SCREENSHOTS=DIR to keep them)."""
+    out = Path(os.environ.get("D2L_LAB_SCREENSHOTS", tmp_path))
+    out.mkdir(parents=True, exist_ok=True)
+    app = LabApp("linreg-scratch", probe=False)
+    async with app.run_test(size=size) as pilot:
+        app.save_screenshot(f"setup-{size[0]}x{size[1]}.svg", str(out))
+        await set_field(pilot, "batch_size", "1")
+        await set_field(pilot, "epochs", "20")
+        await pilot.press("ctrl+r")
+        status = app.query_one(RunStatus)
+        await wait_for(pilot, lambda: status.epoch >= 2, 60, "two epochs")
+        app.query_one(LivePlot).redraw()
+        await pilot.pause()
+        app.save_screenshot(f"train-{size[0]}x{size[1]}.svg", str(out))
+        await pilot.press("ctrl+x")
+        await wait_for(pilot, lambda: status.state == "stopped", 5, "the run to stop")
+        app.query_one(LivePlot).redraw()
+        await pilot.pause()
+        app.save_screenshot(f"stopped-{size[0]}x{size[1]}.svg", str(out))
+    for name in ("setup", "train", "stopped"):
+        assert "linreg" in (out / f"{name}-{size[0]}x{size[1]}.svg").read_text()

@@ -1,0 +1,246 @@
+"""d2l-lab's terminal console: pick an experiment, edit its parameters, run it, watch it learn.
+
+Nothing here imports torch: the first screen paints at once, and torch is loaded by the device
+probe after that paint, or by the run thread (see tui/run.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Footer, Static, TabbedContent, TabPane
+
+from lab import catalog
+from lab.spec import Experiment, ParamError
+from tui.messages import DevicesFound, RunEvents, RunFinished
+from tui.run import RunHandle, probe_devices
+from tui.screens.help import HelpScreen
+from tui.widgets.catalog import CatalogTree
+from tui.widgets.description import Description, Heading
+from tui.widgets.form import ParamForm
+from tui.widgets.plot import LivePlot
+from tui.widgets.runlog import RunLog
+from tui.widgets.status import RunStatus
+
+QUIT_WAIT = 1.5  # seconds quitting waits for a run to record itself as stopped
+PROBE_DELAY = 0.3  # seconds after the first paint before the device probe imports torch
+
+
+class LabApp(App[None]):
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
+    TITLE = "d2l-lab"
+    BINDINGS = [
+        Binding("ctrl+r,f5", "run", "Run", priority=True),
+        Binding("ctrl+x,f6", "stop", "Stop", priority=True),
+        Binding("ctrl+t", "switch_tab", "Setup/Train", priority=True),
+        Binding("ctrl+l", "focus_catalog", "Catalog", priority=True),
+        Binding("f1", "help", "Help", priority=True),
+        Binding("question_mark", "help", "Help", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, experiment_id: str | None = None, *, probe: bool = True,
+                 handle_signals: bool = False) -> None:
+        super().__init__()
+        self._start_id = experiment_id
+        self._probe = probe
+        self._handle_signals = handle_signals
+        self.experiment: Experiment | None = None
+        self.devices: list[tuple[str, str]] = [("cpu", "cpu")]
+        self.handle: RunHandle | None = None
+        self.painted_at: float | None = None  # monotonic time of the first paint
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield Static("d2l-lab · 动手学深度学习", id="brand")
+                yield CatalogTree(id="catalog")
+            with TabbedContent(id="tabs", initial="setup"):
+                with TabPane("Setup", id="setup"):
+                    yield Heading(id="heading")
+                    with VerticalScroll(id="setup-scroll"):
+                        yield Vertical(id="form-holder")
+                        yield Description(id="description")
+                    with Horizontal(id="actions"):
+                        yield Button("Run ^r", id="run", variant="success", compact=True)
+                        yield Button("Stop ^x", id="stop", variant="error", compact=True,
+                                     disabled=True)
+                        yield Static("", id="form-note")
+                with TabPane("Train", id="train"):
+                    yield LivePlot(id="plot")
+                    yield RunStatus(id="status")
+                    yield RunLog(id="log")
+        yield Footer(show_command_palette=False, compact=True)
+
+    async def on_mount(self) -> None:
+        start = catalog.experiments()[0]
+        if self._start_id:
+            try:
+                start = catalog.get(self._start_id)
+            except KeyError as err:
+                self.notify(str(err), severity="warning")
+        tree = self.query_one(CatalogTree)
+        tree.move_to(start.id)
+        tree.focus()
+        await self.load(start)
+        self.call_after_refresh(self._after_first_paint)
+        if self._handle_signals:  # an SSH drop or a kill: stop the run cleanly, then leave
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(sig, lambda: asyncio.ensure_future(self.action_quit()))
+
+    def _after_first_paint(self) -> None:
+        self.painted_at = time.monotonic()
+        if self._probe:
+            self.set_timer(PROBE_DELAY, lambda: probe_devices(self.post_message))
+
+    # -- the form -----------------------------------------------------------------------------
+
+    @property
+    def form(self) -> ParamForm | None:
+        forms = self.query(ParamForm)
+        return forms.first() if forms else None
+
+    @property
+    def running(self) -> bool:
+        return self.handle is not None and self.handle.running
+
+    async def load(self, exp: Experiment) -> None:
+        """Show an experiment's description and a fresh form prefilled with its first preset."""
+        device = self.form.device if self.form else "cpu"
+        self.experiment = exp
+        self.query_one(Heading).show(exp)
+        self.query_one(Description).show(exp)
+        holder = self.query_one("#form-holder")
+        await holder.remove_children()
+        await holder.mount(ParamForm(exp, devices=self.devices, device=device))
+        self.query_one("#setup-scroll", VerticalScroll).scroll_home(animate=False)
+        self._sync_controls()
+
+    async def on_catalog_tree_chosen(self, event: CatalogTree.Chosen) -> None:
+        tabs = self.query_one(TabbedContent)
+        tabs.active = "setup"  # before the await: a Run pressed meanwhile must win
+        await self.load(event.experiment)
+        if self.form and event.experiment.params and tabs.active == "setup":
+            self.form.field(event.experiment.params[0].name).control.focus()
+
+    def on_param_form_validity(self, event: ParamForm.Validity) -> None:
+        self._sync_controls()
+
+    def on_devices_found(self, event: DevicesFound) -> None:
+        self.devices = event.devices
+        if self.form:
+            self.form.set_devices(event.devices)
+
+    def _sync_controls(self) -> None:
+        valid = self.form is not None and self.form.valid
+        self.query_one("#run", Button).disabled = self.running or not valid
+        self.query_one("#stop", Button).disabled = not self.running
+        note = "" if valid else "fix the fields marked ✗ to run"
+        self.query_one("#form-note", Static).update(note)
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "run":  # None: shown dimmed in the footer
+            return None if self.running or not (self.form and self.form.valid) else True
+        if action == "stop":
+            return True if self.running else None
+        return True
+
+    # -- running ------------------------------------------------------------------------------
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "run":
+            self.action_run()
+        elif event.button.id == "stop":
+            self.action_stop()
+
+    def action_run(self) -> None:
+        form, exp = self.form, self.experiment
+        if self.running or form is None or exp is None:
+            return
+        if not form.revalidate():
+            self.query_one(TabbedContent).active = "setup"
+            self.notify("Some fields are invalid: fix the ones marked ✗.", severity="warning")
+            return
+        try:
+            params, seed = form.resolve()
+        except ParamError as err:
+            self.notify(str(err), severity="error")
+            return
+        self.handle = RunHandle(self.post_message, exp, params, device=form.device, seed=seed,
+                                preset=form.preset)
+        epochs = params.get("epochs")
+        self.query_one(LivePlot).reset(epochs if isinstance(epochs, int) else None, waiting=True)
+        self.query_one(RunStatus).set_state("starting", f"{exp.id} · loading torch", fresh=True)
+        self.query_one(TabbedContent).active = "train"
+        self.handle.start()
+        self._sync_controls()
+
+    def action_stop(self) -> None:
+        if self.running and self.handle is not None:
+            self.handle.stop()
+            self.query_one(RunStatus).set_state("stopping", "finishing the current batch")
+
+    def on_run_events(self, message: RunEvents) -> None:
+        plot, status = self.query_one(LivePlot), self.query_one(RunStatus)
+        log = self.query_one(RunLog)
+        for event in message.events:
+            plot.add(event)
+            status.add(event)
+            log.add(event)
+
+    def on_run_finished(self, message: RunFinished) -> None:
+        log = self.query_one(RunLog)
+        if message.error:
+            log.note(message.error, "bold red")
+            self.query_one(RunStatus).set_state("failed", message.error)
+        if message.result is not None:
+            log.note(f"saved as {message.result.run_id}", "dim")
+        self._sync_controls()
+
+    # -- navigation ---------------------------------------------------------------------------
+
+    def action_switch_tab(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        tabs.active = "train" if tabs.active == "setup" else "setup"
+
+    def action_focus_catalog(self) -> None:
+        self.query_one(CatalogTree).focus()
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        handle = self.handle
+        if handle is not None and handle.running:
+            handle.stop()
+            self.query_one(RunStatus).set_state("stopping", "quitting")
+            deadline = time.monotonic() + QUIT_WAIT
+            while not handle.done.is_set() and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+        self.exit()
+
+
+def main() -> None:
+    """Open the lab; does not return (see below)."""
+    app = LabApp(handle_signals=True)
+    app.run()
+    # Everything is saved by now. Tearing down an interpreter that has loaded torch takes about
+    # a second, which would push quitting past the 2 s a learner should wait for the shell.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(app.return_code or 0)
+
+
+if __name__ == "__main__":
+    main()

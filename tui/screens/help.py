@@ -1,0 +1,45 @@
+"""The key list, opened with ? or F1: everything in the lab works from the keyboard."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS = (
+    ("ctrl+r  F5", "run the experiment with the form's values (opens Train)"),
+    ("ctrl+x  F6", "stop the run (within one batch; the run is kept as stopped)"),
+    ("ctrl+t", "switch between the Setup and Train tabs"),
+    ("ctrl+l", "go to the catalog of experiments"),
+    ("↑ ↓  Enter", "in the catalog: move, and choose an experiment"),
+    ("Tab  shift+Tab", "next / previous field"),
+    ("Enter  ↑ ↓", "on a drop-down (preset, device, choices): open it, pick, confirm"),
+    ("? F1", "this help (Esc or q closes it)"),
+    ("ctrl+q", "quit (a running run is stopped and recorded first)"),
+)
+NOTES = (
+    "Every field is checked as you type, by the same rules as `d2l-lab run --set`; "
+    "a field in error says which rule it breaks, and Run stays off until all are valid. "
+    "Changing the preset refills the fields. ctrl+x is Stop everywhere, so it does not "
+    "cut text in the fields."
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape,q,question_mark,f1", "dismiss", "Close", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        for keys, what in KEYS:
+            table.add_row(keys, what)
+        with VerticalScroll(id="help"):
+            yield Static("[b]d2l-lab · keys[/b]", id="help-title")
+            yield Static(table)
+            yield Static(NOTES, id="help-notes")

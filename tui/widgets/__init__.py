@@ -1,0 +1,1 @@
+"""The lab console's widgets: catalog, form, plot, status and log."""

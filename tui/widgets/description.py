@@ -1,0 +1,39 @@
+"""What an experiment is about: the lecture, its summary, things to try, notes and the data."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from lab.spec import Experiment
+
+
+def heading(exp: Experiment) -> Text:
+    return Text.assemble((f"{exp.lecture:02d} {exp.title_en}", "bold"), "  ", exp.title_zh)
+
+
+def describe(exp: Experiment) -> Text:
+    data = exp.dataset or "synthetic, generated as the book does"
+    kind = " · a demo: curves, no training" if exp.demo else ""
+    text = Text.assemble(
+        (f"{exp.chapter.title_en} {exp.chapter.title_zh} · data: {data}{kind}", "dim"), "\n",
+        exp.summary,
+    )
+    if exp.try_this:
+        text.append("\n\nTry:", style="bold")
+        for hint in exp.try_this:
+            text.append(f"\n • {hint}")
+    if exp.notes:
+        text.append("\n\nNote: ", style="bold")
+        text.append(exp.notes)
+    return text
+
+
+class Heading(Static):
+    def show(self, exp: Experiment) -> None:
+        self.update(heading(exp))
+
+
+class Description(Static):
+    def show(self, exp: Experiment) -> None:
+        self.update(describe(exp))

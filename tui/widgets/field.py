@@ -1,0 +1,73 @@
+"""One form field for a Param: label, control, range, help and an inline error.
+
+The field has no rules of its own: ``check`` asks ``Param.parse``, the rule the CLI and the saved
+configs use too, and shows the rule it reports.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Label, Select, Static
+
+from lab.spec import Param, ParamError, Value
+
+
+def as_text(value: Value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class ParamField(Vertical):
+    def __init__(self, param: Param, value: Value) -> None:
+        super().__init__(classes="field", id=f"field-{param.name}")
+        self.param = param
+        self._initial = as_text(value)
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return self.param.choices or (("true", "false") if self.param.type is bool else ())
+
+    def compose(self) -> ComposeResult:
+        control_id = f"param-{self.param.name}"
+        with Horizontal(classes="field-row"):
+            yield Label(self.param.name, classes="field-name")
+            if self.choices:
+                yield Select([(c, c) for c in self.choices], value=self._initial,
+                             allow_blank=False, compact=True, id=control_id)
+            else:
+                yield Input(self._initial, compact=True, select_on_focus=True, id=control_id)
+                yield Label(self.param.describe_range(), classes="field-range")
+        yield Static(self.param.help, classes="field-help")
+        yield Static("", classes="field-error")
+
+    @property
+    def control(self) -> Input | Select[str]:
+        control = self.query_one(f"#param-{self.param.name}")
+        assert isinstance(control, Input | Select)
+        return control
+
+    @property
+    def text(self) -> str:
+        control = self.control
+        if isinstance(control, Input):
+            return control.value
+        return "" if control.selection is None else str(control.selection)
+
+    def set_text(self, text: str) -> None:
+        self.control.value = text
+
+    def check(self) -> str | None:
+        """The rule the current text breaks, or None when it is valid."""
+        try:
+            self.param.parse(self.text)
+        except ParamError as err:
+            return err.rule
+        return None
+
+    def show_error(self, rule: str | None) -> None:
+        error = self.query_one(".field-error", Static)
+        error.update(f"✗ {rule}" if rule else "")
+        error.display = bool(rule)
+        self.set_class(bool(rule), "-invalid")

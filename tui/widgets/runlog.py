@@ -1,0 +1,52 @@
+"""The run log: started, one line per epoch (as the book prints), messages, and how it ended."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import RichLog
+
+from lab.events import Curve, Ended, EpochEnd, Event, Message, Started
+from tui.widgets.status import STATE_STYLES, clock
+
+LEVEL_STYLES = {"info": "", "warning": "yellow", "error": "bold red"}
+
+
+def number(value: float) -> str:
+    """3 decimals like the book, but keep tiny losses (5e-05) readable."""
+    if value == 0 or 0.01 <= abs(value) < 1e4:
+        return f"{value:.3f}"
+    return f"{value:.3g}"
+
+
+def metrics_text(metrics: dict[str, float]) -> str:
+    return " ".join(f"{name} {number(value)}" for name, value in metrics.items())
+
+
+class RunLog(RichLog):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(max_lines=2000, min_width=20, wrap=True, id=id)
+        self.lines_text: list[str] = []  # plain text of what was written, for tests and copying
+
+    def note(self, text: str, style: str = "") -> None:
+        self.lines_text.append(text)
+        self.write(Text(text, style=style))
+
+    def add(self, event: Event) -> None:
+        if isinstance(event, Started):
+            params = " ".join(f"{k}={v}" for k, v in event.params.items())
+            self.note(f"▶ {event.experiment} on {event.device} · preset {event.preset} · "
+                      f"seed {event.seed} · {params}", "bold")
+        elif isinstance(event, EpochEnd):
+            self.note(f"epoch {event.epoch}: {metrics_text(event.metrics)}")
+        elif isinstance(event, Message):
+            self.note(event.text, LEVEL_STYLES.get(event.level, ""))
+        elif isinstance(event, Curve):
+            self.note(f"plotted {event.series} ({len(event.x)} points)", "dim")
+        elif isinstance(event, Ended):
+            style = STATE_STYLES.get(event.status, ("", ""))[1]
+            text = f"{event.status} after {clock(event.elapsed)}"
+            if event.reason:
+                text += f": {event.reason}"
+            if event.metrics:
+                text += f" · {metrics_text(event.metrics)}"
+            self.note(text, style)

@@ -1,0 +1,98 @@
+"""One line that says where a run is: state, epoch e/E, step s/S, examples/s, elapsed and ETA."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from lab.events import Ended, EpochEnd, Event, Progress, Started
+
+STATE_STYLES = {
+    "idle": ("○", "dim"),
+    "starting": ("◌", "bold cyan"),
+    "running": ("●", "bold cyan"),
+    "stopping": ("◌", "bold yellow"),
+    "finished": ("✓", "bold green"),
+    "stopped": ("■", "bold yellow"),
+    "diverged": ("✗", "bold magenta"),
+    "failed": ("✗", "bold red"),
+}
+
+
+def clock(seconds: float) -> str:
+    seconds = max(int(round(seconds)), 0)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def rate(per_sec: float) -> str:
+    for unit, size in (("M", 1e6), ("k", 1e3)):
+        if per_sec >= size:
+            value = per_sec / size
+            return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
+    return f"{per_sec:.0f}"
+
+
+class RunStatus(Static):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._clear("idle", "ctrl+r runs the selected experiment")
+
+    def _clear(self, state: str, detail: str) -> None:
+        self.state, self.detail = state, detail
+        self.epoch = self.epochs = self.step = self.steps = 0
+        self.per_sec = self.elapsed = 0.0
+
+    def on_mount(self) -> None:
+        self._show()
+
+    def set_state(self, state: str, detail: str = "", *, fresh: bool = False) -> None:
+        if fresh:
+            self._clear(state, detail)
+        self.state, self.detail = state, detail
+        self._show()
+
+    def add(self, event: Event) -> None:
+        if isinstance(event, Started):
+            self._clear("running", f"{event.experiment} on {event.device}")
+        elif isinstance(event, Progress):
+            self.epoch, self.epochs, self.step, self.steps = (event.epoch, event.epochs,
+                                                             event.step, event.steps)
+            self.per_sec, self.elapsed = event.examples_per_sec, event.elapsed
+            self.detail = ""
+        elif isinstance(event, EpochEnd):
+            self.epoch, self.epochs = event.epoch, event.epochs
+            self.step = self.steps
+            self.per_sec, self.elapsed = event.examples_per_sec, event.elapsed
+        elif isinstance(event, Ended):
+            self.state, self.detail, self.elapsed = event.status, event.reason, event.elapsed
+        else:
+            return
+        self._show()
+
+    @property
+    def eta(self) -> float | None:
+        if not self.epochs or not self.steps or self.state != "running":
+            return None
+        done = self.epoch - 1 + self.step / self.steps
+        return self.elapsed / done * (self.epochs - done) if done > 0 else None
+
+    def _show(self) -> None:
+        mark, style = STATE_STYLES.get(self.state, ("?", ""))
+        # While running the mark says it all: the line must fit 52 columns (80x24 with catalog).
+        label = mark if self.state == "running" else f"{mark} {self.state}"
+        parts: list[tuple[str, str] | str] = [(label, style)]
+        if self.epochs:
+            parts.append(f" epoch {self.epoch}/{self.epochs}")
+        if self.steps:
+            parts.append(f" · step {self.step}/{self.steps}")
+        if self.per_sec:
+            parts.append(f" · {rate(self.per_sec)} ex/s")
+        if self.elapsed:
+            parts.append(f" · {clock(self.elapsed)}")
+        eta = self.eta
+        if eta is not None:
+            parts.append(f" · ETA {clock(eta)}")
+        if self.detail:
+            parts.append((f" · {self.detail}", "dim"))
+        self.update(Text.assemble(*parts))
