@@ -21,6 +21,7 @@ test: $(BIN)/d2l-lab
 
 bench: $(BIN)/d2l-lab
 	$(BIN)/python benchmarks/epoch_speed.py
+	$(BIN)/python benchmarks/startup.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -57,6 +57,16 @@ def main_callback(ctx: typer.Context) -> None:
         open_tui()
 
 
+@app.command("open")
+def open_lab(exp_id: Annotated[str | None, typer.Argument(metavar="[ID]")] = None) -> None:
+    """Open the lab's TUI, at an experiment if one is named."""
+    if exp_id is not None:
+        _experiment(exp_id)  # an unknown id is a usage error here, before the screen opens
+    from tui.app import main as open_tui
+
+    open_tui(exp_id)
+
+
 @app.command("list")
 def list_experiments(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")] = False,

@@ -170,8 +170,9 @@ class Experiment:
     demo: bool = False  # a demonstration: no training loop, no checkpoint
 
     def __post_init__(self) -> None:
-        # "book" is always the defaults themselves; every preset must itself be valid.
-        presets = {"book": {}, **self.presets}
+        # "book" is always the defaults themselves, and "quick" too where the book's run already
+        # takes seconds on a laptop CPU; every preset must itself be valid.
+        presets = {"book": {}, "quick": {}, **self.presets}
         object.__setattr__(self, "presets", presets)
         for name, overrides in presets.items():
             try:

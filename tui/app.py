@@ -95,7 +95,8 @@ class LabApp(App[None]):
         if self._handle_signals:  # an SSH drop or a kill: stop the run cleanly, then leave
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGHUP):
-                loop.add_signal_handler(sig, lambda: asyncio.ensure_future(self.action_quit()))
+                loop.add_signal_handler(
+                    sig, lambda sig=sig: asyncio.ensure_future(self._quit_on_signal(sig)))
 
     def _after_first_paint(self) -> None:
         self.painted_at = time.monotonic()
@@ -221,6 +222,19 @@ class LabApp(App[None]):
             self.push_screen(HelpScreen())
 
     async def action_quit(self) -> None:
+        await self._stop_run_before_exit()
+        self.exit()
+
+    async def _quit_on_signal(self, sig: int) -> None:
+        await self._stop_run_before_exit()
+        if sig == signal.SIGHUP:
+            # The terminal is gone: restoring it would block on a dead pty and leave the
+            # process behind. The run has recorded itself, so leave at once.
+            os._exit(128 + sig)
+        self.exit()
+
+    async def _stop_run_before_exit(self) -> None:
+        """Stop a running experiment and give it a bounded time to record itself as stopped."""
         handle = self.handle
         if handle is not None and handle.running:
             handle.stop()
@@ -228,12 +242,15 @@ class LabApp(App[None]):
             deadline = time.monotonic() + QUIT_WAIT
             while not handle.done.is_set() and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
-        self.exit()
 
 
-def main() -> None:
-    """Open the lab; does not return (see below)."""
-    app = LabApp(handle_signals=True)
+def main(experiment_id: str | None = None) -> None:
+    """Open the lab (at an experiment, if given); does not return (see below)."""
+    # torch's OpenMP threads spin while they wait; beside the UI thread on a small machine they
+    # then fight it for the cores and training ran 70x slower (3k vs 214k ex/s for softmax on 2
+    # cores). Passive waiting must be chosen before torch loads, which the TUI does lazily.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    app = LabApp(experiment_id, handle_signals=True)
     app.run()
     # Everything is saved by now. Tearing down an interpreter that has loaded torch takes about
     # a second, which would push quitting past the 2 s a learner should wait for the shell.

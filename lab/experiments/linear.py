@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from lab.experiments.common import FASHION_MNIST_TRAIN, LINEAR, batch_size, epochs, lr
 from lab.spec import Experiment
 
@@ -33,18 +35,13 @@ LINREG_SCRATCH = Experiment(
     options={"impl": "scratch"},
 )
 
-LINREG = Experiment(
+LINREG = replace(
+    LINREG_SCRATCH,
     id="linreg",
-    lecture=8,
     title_en="Linear regression, concise",
     title_zh="线性回归的简洁实现",
-    chapter=LINEAR,
-    dataset=None,
     summary=_linreg_summary + " Here with nn.Linear, nn.MSELoss (a mean without the ½, so its "
     "loss reads twice the scratch one) and torch.optim.SGD.",
-    try_this=LINREG_SCRATCH.try_this,
-    params=_linreg_params,
-    entry="lab.recipes.linear:train_linreg",
     options={"impl": "concise"},
 )
 
@@ -77,20 +74,15 @@ SOFTMAX_SCRATCH = Experiment(
     "formula (it is what the lecture teaches) and the NaN guard stops the run if it does.",
 )
 
-SOFTMAX = Experiment(
+SOFTMAX = replace(
+    SOFTMAX_SCRATCH,
     id="softmax",
-    lecture=9,
     title_en="Softmax regression, concise",
     title_zh="softmax回归的简洁实现",
-    chapter=LINEAR,
-    dataset="fashion-mnist",
     summary=_softmax_summary + " With nn.Flatten + nn.Linear and nn.CrossEntropyLoss, which "
     "computes log-softmax stably (the LogSumExp trick).",
-    try_this=_softmax_try,
-    params=_softmax_params,
-    entry="lab.recipes.classify:train_fashion_mnist",
     options={"model": "softmax", "impl": "concise"},
-    presets={"quick": {"epochs": 3}},
+    notes="",
 )
 
 EXPERIMENTS = (LINREG_SCRATCH, LINREG, SOFTMAX_SCRATCH, SOFTMAX)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from lab.experiments.common import FASHION_MNIST_TRAIN, MLP, batch_size, epochs, lr
 from lab.spec import Experiment, Param
 
@@ -37,19 +39,13 @@ MLP_SCRATCH = Experiment(
     presets={"quick": {"epochs": 3}},
 )
 
-MLP_CONCISE = Experiment(
+MLP_CONCISE = replace(
+    MLP_SCRATCH,
     id="mlp",
-    lecture=10,
     title_en="Multilayer perceptron, concise",
     title_zh="多层感知机的简洁实现",
-    chapter=MLP,
-    dataset="fashion-mnist",
     summary=_mlp_summary + " With nn.Sequential(Flatten, Linear, ReLU, Linear).",
-    try_this=_mlp_try,
-    params=_mlp_params,
-    entry="lab.recipes.classify:train_fashion_mnist",
     options={"model": "mlp", "impl": "concise"},
-    presets={"quick": {"epochs": 3}},
 )
 
 ACTIVATIONS = Experiment(

@@ -23,7 +23,7 @@ def fit_regressor(
     p = ctx.params
 
     def step(indices: torch.Tensor) -> torch.Tensor:
-        losses = loss_fn(net(features[indices]), labels[indices])
+        losses = loss_fn(net(features.index_select(0, indices)), labels.index_select(0, indices))
         update(losses)
         return losses.detach()
 
