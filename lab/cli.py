@@ -11,6 +11,7 @@ import json
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -117,18 +118,30 @@ def show(exp_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
 @app.command()
 def run(
     exp_id: Annotated[str, typer.Argument(metavar="ID")],
-    preset: Annotated[str, typer.Option(help="book (the book's defaults) or quick.")] = "book",
+    preset: Annotated[str | None, typer.Option(
+        help="book (the default: the book's values) or quick.")] = None,
     assignments: Annotated[list[str] | None, typer.Option(
         "--set", metavar="KEY=VALUE", help="Override a parameter; repeatable.")] = None,
-    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or mps.")] = "cpu",
-    seed: Annotated[str, typer.Option(help="Random seed (an integer ≥ 0).")] = "0",
+    config: Annotated[Path | None, typer.Option(
+        metavar="FILE", help="Start from a saved config.json (each run's folder has one).",
+    )] = None,
+    device: Annotated[str | None, typer.Option(
+        help="cpu (the default), cuda, cuda:N or mps.")] = None,
+    seed: Annotated[str | None, typer.Option(
+        help="Random seed, an integer ≥ 0 (default 0).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")] = False,
 ) -> None:
     """Run an experiment; every run is recorded (see `runs`)."""
     exp = _experiment(exp_id)
+    # A saved config is the base; options given here override it. Its values pass the same
+    # rules as --set, so an edited or outdated file is refused, not half-used.
+    saved = _read_config(config, exp) if config else {}
+    preset = preset or saved.get("preset", "book")
+    device = device or saved.get("device", "cpu")
     try:
-        params = exp.resolve(preset, parse_assignments(assignments or []))
-        seed_value = SEED.parse(seed)
+        params = exp.resolve(preset, {**saved.get("params", {}),
+                                      **parse_assignments(assignments or [])})
+        seed_value = SEED.parse(seed if seed is not None else saved.get("seed", 0))
     except ParamError as e:
         raise usage_error(str(e)) from None
 
@@ -155,6 +168,18 @@ def run(
         raise typer.Exit(EXIT_STOPPED)
     if result.status != "finished":
         raise typer.Exit(EXIT_FAILED)
+
+
+def _read_config(path: Path, exp: Experiment) -> dict:
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise usage_error(f"cannot read config {path}: {e}") from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("params", {}), dict):
+        raise usage_error(f"{path} is not a d2l-lab config (expected {{\"params\": {{...}}}})")
+    if saved.get("experiment", exp.id) != exp.id:
+        raise usage_error(f"{path} is a config of {saved['experiment']}, not of {exp.id}")
+    return saved
 
 
 def _stop_on_signals(cancel: threading.Event) -> None:
@@ -238,8 +263,6 @@ def data_import(
     directory: Annotated[str, typer.Argument(metavar="DIR")],
 ) -> None:
     """Copy a dataset's files from a local folder into the cache (checked first)."""
-    from pathlib import Path
-
     from lab.data import hub
 
     _known_dataset(dataset)

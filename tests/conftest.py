@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(autouse=True)

@@ -146,3 +146,22 @@ def test_a_signal_stops_the_run_and_keeps_its_checkpoint(sig, lab_home) -> None:
     record = Store().recent(1)[0]
     assert record.status == "stopped"
     assert (lab_home / "runs" / record.id / "final.pt").exists()
+
+
+def test_a_saved_config_reruns_with_the_same_rules(tmp_path) -> None:
+    first = invoke("run", "linreg-scratch", "--set", "epochs=1", "--set", "lr=0.05", "--json")
+    run_id = json.loads(first.stdout.splitlines()[0])["run_id"]
+    from lab.store import Store
+
+    config = Store().run_dir(run_id) / "config.json"
+    again = invoke("run", "linreg-scratch", "--config", str(config), "--set", "epochs=2", "--json")
+    started = json.loads(again.stdout.splitlines()[0])
+    assert again.exit_code == 0
+    assert started["params"] == {"lr": 0.05, "batch_size": 10, "epochs": 2}
+
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps({"experiment": "linreg-scratch", "params": {"batch_size": 0}}))
+    refused = invoke("run", "linreg-scratch", "--config", str(edited))
+    assert refused.exit_code == 2 and "batch_size: must be ≥ 1" in refused.stderr
+    other = invoke("run", "softmax", "--config", str(config))
+    assert other.exit_code == 2 and "a config of linreg-scratch" in " ".join(other.stderr.split())

@@ -18,6 +18,7 @@ def plot_activation(ctx: RunContext) -> None:
     xs = x.detach().tolist()
     ctx.emit(Curve(name, f"{name}(x)", xs, y.detach().tolist()))
     ctx.emit(Curve(name, f"grad of {name}", xs, x.grad.tolist()))
-    peak = int(x.grad.argmax())
-    ctx.emit(Message(f"the gradient of {name} peaks at {x.grad[peak]:.4f} (x = {xs[peak]:.1f})"))
+    peak = int(x.grad.argmax())  # the first x where the gradient is largest
+    ctx.emit(Message(f"the gradient of {name} is at most {x.grad[peak]:.4f}, "
+                     f"first reached at x = {xs[peak]:.1f}"))
     ctx.metrics = {"max_grad": float(x.grad.max())}

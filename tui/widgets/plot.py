@@ -169,7 +169,10 @@ class LivePlot(Widget):
         if self.curves:
             for name, color in self._colors(list(self.curves)).items():
                 xs, ys = self.curves[name]
-                fig.draw(fig.signal(xs, ys, marker=_marker("hd", color)).lines())
+                fig.draw(fig.signal(xs, ys, marker=_marker("braille", color)).lines())
+            lo = min(min(xs) for xs, _ in self.curves.values())
+            hi = max(max(xs) for xs, _ in self.curves.values())
+            fig.ruler("x").ticks(*_nice_ticks(lo, hi, max(2, width // 9)))
             return fig.build().string()
         left = [y for _, y in self.batch.points]
         left += [y for name, pts in self.series.items() if "acc" not in name for _, y in pts]
@@ -215,8 +218,10 @@ def _nice_ceil(value: float) -> float:
 
 
 def _nice_ticks(lo: float, hi: float, most: int) -> tuple[list[float], list[str]]:
+    """Ticks at the multiples of a 1-2-5 step inside [lo, hi] (-5 0 5, not -8 -3 2)."""
     step = _nice_ceil((hi - lo) / most)
-    ticks = [lo + i * step for i in range(int((hi - lo) / step + 1e-9) + 1)]
+    first = math.ceil(lo / step - 1e-9)
+    ticks = [i * step for i in range(first, math.floor(hi / step + 1e-9) + 1)]
     return ticks, [f"{t:g}" for t in ticks]
 
 
