@@ -68,13 +68,16 @@ class EpochEnd(Event):
 
 @dataclass
 class Curve(Event):
-    """A whole named curve for a figure (demos): y against x."""
+    """A whole named curve of a figure: y against x. A later curve with the same figure and
+    series replaces the earlier one, so a figure can be redrawn live (gradient norms per layer)."""
 
     kind: ClassVar[str] = "curve"
     figure: str
     series: str
     x: list[float]
     y: list[float]
+    xlabel: str = ""
+    log_y: bool = False  # values that span decades (gradient norms)
 
 
 @dataclass

@@ -168,6 +168,7 @@ class Experiment:
     presets: Mapping[str, Mapping[str, Value]] = field(default_factory=dict)  # name -> overrides
     notes: str = ""  # where the lab differs from the book's code, and why
     demo: bool = False  # a demonstration: no training loop, no checkpoint
+    log_loss: bool = False  # plot losses on a log axis, as the book does (yscale='log')
 
     def __post_init__(self) -> None:
         # "book" is always the defaults themselves, and "quick" too where the book's run already
