@@ -1,4 +1,5 @@
-"""How the CLI shows a run: a live per-epoch table with a progress bar, or JSON lines."""
+"""How the CLI shows a run: a live per-epoch table with a progress bar and, at the end, its charts
+(the training curves, each figure), or JSON lines."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from lab.events import Curve, Ended, EpochEnd, Event, Message, Started
+from lab.charts import figure_chart, figure_legend, metrics_legend
+from lab.events import Ended, EpochEnd, Event, Message, Started
 from lab.events import Progress as ProgressEvent
+from lab.plotdata import RunPlots, shows_epoch
 from lab.spec import Experiment
 
 STATUS_STYLE = {"finished": "green", "stopped": "yellow", "diverged": "red", "failed": "red"}
+CHART_WIDTH = 100  # at most: wider charts only spread the same curves
+CHART_HEIGHT = 18
 
 
 def format_value(value: float) -> str:
@@ -35,15 +40,17 @@ class JsonSink:
 
 
 class RichSink:
-    """Epoch rows printed as they come (like the book's printout), above a live progress bar."""
+    """Epoch rows printed as they come (like the book's printout), above a live progress bar;
+    at the end, the charts the TUI would show: the training curves, then each figure."""
 
     COLUMN = 12
 
     def __init__(self, console: Console, experiment: Experiment):
         self.console = console
         self.experiment = experiment
-        self.header_printed = False
-        self.curves: dict[str, list[Curve]] = {}
+        self.header: list[str] = []
+        self.widths: list[int] = []
+        self.plots = RunPlots()
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
                             TextColumn("{task.completed}/{task.total}"),
                             TextColumn("loss {task.fields[loss]}"),
@@ -59,9 +66,27 @@ class RichSink:
         self.bar.stop()
 
     def _row(self, cells: list[str]) -> None:
-        self.console.print("".join(c.ljust(self.COLUMN) for c in cells).rstrip(), highlight=False)
+        line = "".join(c.ljust(w) for c, w in zip(cells, self.widths, strict=True))
+        self.console.print(line.rstrip(), highlight=False)
+
+    def _charts(self) -> None:
+        """Every chart of the run; a figure redrawn as the run went shows its last version."""
+        width = min(self.console.width, CHART_WIDTH)
+        if self.plots.has_metrics:
+            legend = metrics_legend(self.plots.series, batch=bool(self.plots.batch), width=width)
+            self._chart(legend, self.plots.metrics_chart(width, CHART_HEIGHT,
+                                                         log_loss=self.experiment.log_loss))
+        for title, curves in self.plots.figures.items():
+            self._chart(figure_legend(title, curves, width=width),
+                        figure_chart(curves.values(), width, CHART_HEIGHT))
+
+    def _chart(self, legend: Text, chart: str) -> None:
+        self.console.print()
+        self.console.print(legend)
+        self.console.print(Text.from_ansi(chart), no_wrap=True, overflow="crop")
 
     def __call__(self, event: Event) -> None:
+        self.plots.add(event)
         if isinstance(event, Started):
             params = " ".join(f"{k}={v}" for k, v in event.params.items())
             self.console.print(f"[bold]{self.experiment.title}[/] on {event.device} "
@@ -72,25 +97,20 @@ class RichSink:
             self.bar.update(self.task, description=f"epoch {event.epoch}/{event.epochs}",
                             total=event.steps, completed=event.step, loss=loss,
                             speed=f"{event.examples_per_sec:,.0f} ex/s")
-        elif isinstance(event, EpochEnd):
-            if not self.header_printed:
-                self._row(["epoch", *event.metrics, "examples/s", "time"])
-                self.header_printed = True
+        elif isinstance(event, EpochEnd) and shows_epoch(event.epoch, event.epochs):
+            names = ["epoch", *event.metrics, "examples/s", "time"]
+            if names != self.header:  # the first row, or new metrics (house prices' next fold)
+                self.header = names
+                self.widths = [max(self.COLUMN, len(name) + 2) for name in names]
+                self._row(names)
             self._row([str(event.epoch), *map(format_value, event.metrics.values()),
                        f"{event.examples_per_sec:,.0f}", f"{event.elapsed:.1f}s"])
-        elif isinstance(event, Curve):
-            self.curves.setdefault(event.figure, []).append(event)
         elif isinstance(event, Message):
             style = {"warning": "yellow", "error": "red"}.get(event.level, "")
             self.console.print(Text(event.text, style=style))
         elif isinstance(event, Ended):
             self.bar.stop()
-            for figure, curves in self.curves.items():
-                for curve in curves:
-                    self.console.print(
-                        f"{figure}: {curve.series}, {len(curve.x)} points over "
-                        f"[{curve.x[0]:g}, {curve.x[-1]:g}], range "
-                        f"[{min(curve.y):.4g}, {max(curve.y):.4g}]", highlight=False)
+            self._charts()
             style = STATUS_STYLE.get(event.status, "red")
             line = f"[{style}]{event.status}[/] in {event.elapsed:.1f}s"
             if event.reason:

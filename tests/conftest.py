@@ -24,3 +24,18 @@ def fashion_mnist() -> Path:
     if not (SYSTEM_FASHION_MNIST / "train-images-idx3-ubyte.gz").exists():
         pytest.skip("real Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
     return SYSTEM_FASHION_MNIST
+
+
+@pytest.fixture
+def small_fashion_mnist(fashion_mnist: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real Fashion-MNIST cut to 3000 training and 1000 test images, for runs of seconds."""
+    from lab.data import fashion_mnist as fm
+
+    full = fm.load
+
+    def small(device="cpu", progress=None):
+        train, test = full(device, progress)
+        return (fm.Split(train.images[:3000], train.labels[:3000]),
+                fm.Split(test.images[:1000], test.labels[:1000]))
+
+    monkeypatch.setattr(fm, "load", small)

@@ -165,3 +165,50 @@ def test_a_saved_config_reruns_with_the_same_rules(tmp_path) -> None:
     assert refused.exit_code == 2 and "batch_size: must be ≥ 1" in refused.stderr
     other = invoke("run", "softmax", "--config", str(config))
     assert other.exit_code == 2 and "a config of linreg-scratch" in " ".join(other.stderr.split())
+
+
+BRAILLE_OR_BOX = set(map(chr, range(0x2801, 0x2900))) | set("┤├└┬─│")
+
+
+def test_run_activations_prints_its_figure_as_a_chart() -> None:
+    result = invoke("run", "activations", "--set", "activation=tanh")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    legend = next(i for i, line in enumerate(lines) if line.startswith("tanh  "))
+    assert "tanh(x)" in lines[legend] and "grad of tanh" in lines[legend]
+    chart = lines[legend + 1:legend + 19]
+    assert sum(bool(BRAILLE_OR_BOX & set(line)) for line in chart) >= 16
+    assert chart[-1].strip() == "x"  # the figure's x label, under its axis
+    assert max(len(line) for line in chart) <= 80
+    assert any(line.startswith("finished") for line in lines[legend + 19:])
+
+
+def test_a_training_run_ends_with_its_curves() -> None:
+    import re
+
+    result = invoke("run", "linreg-scratch", "--set", "epochs=2")
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "┄ batch loss  ━ loss" in text
+    assert re.search(r"^ ?1e-\d┤", text, re.MULTILINE)  # the loss falls over decades: log axis
+    assert text.index("batch loss") < text.index("finished")
+
+
+def test_a_figure_redrawn_during_the_run_is_printed_once_as_last_drawn() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from lab import catalog
+    from lab.cli_progress import RichSink
+    from lab.events import Curve, Ended
+
+    out = StringIO()
+    with RichSink(Console(file=out, width=80), catalog.get("activations")) as sink:
+        for top in (100.0, 1.0, 3.0):  # each tick redraws the norms
+            sink(Curve("gradient norms", "now", [1, 2, 3], [top, 2.0, 1.0], xlabel="layer"))
+        sink(Ended("finished", elapsed=1.0))
+    text = out.getvalue()
+    assert text.count("gradient norms") == 1
+    labels = [line.split("┤")[0].strip() for line in text.splitlines() if "┤" in line]
+    assert labels[0] == "3" and "100" not in labels

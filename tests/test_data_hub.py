@@ -76,7 +76,7 @@ def one_file(id: str, name: str = "a.txt", url: str = "http://127.0.0.1:9/a.txt"
 # --- registry and search -------------------------------------------------------------------------
 
 def test_registry_holds_book_datasets() -> None:
-    for id in ("fashion-mnist", "time_machine", "kaggle_house_train", "kaggle_house_test",
+    for id in ("fashion-mnist", "time_machine", "kaggle-house",
                "fra-eng", "airfoil", "hotdog", "banana-detection", "voc2012", "wikitext-2", "SNLI",
                "bert.small", "bert.base", "ptb"):
         assert id in hub.DATASETS

@@ -125,18 +125,8 @@ def test_activations_demo_plots_function_and_gradient() -> None:
 
 
 @pytest.mark.parametrize("exp_id", ["softmax-scratch", "softmax", "mlp-scratch", "mlp"])
-def test_fashion_mnist_models_learn_on_a_slice(exp_id, fashion_mnist, monkeypatch) -> None:
-    """A few hundred real images: the loss falls and accuracy beats chance by far."""
-    from lab.data import fashion_mnist as fm
-
-    full = fm.load
-
-    def small(device="cpu", progress=None):
-        train, test = full(device, progress)
-        return (fm.Split(train.images[:3000], train.labels[:3000]),
-                fm.Split(test.images[:1000], test.labels[:1000]))
-
-    monkeypatch.setattr(fm, "load", small)
+def test_fashion_mnist_models_learn_on_a_slice(exp_id, small_fashion_mnist) -> None:
+    """A few thousand real images: the loss falls and accuracy beats chance by far."""
     events: list[Event] = []
     result = run(exp_id, epochs=2, batch_size=64, sinks=[events.append])
     assert result.status == "finished"

@@ -26,7 +26,7 @@ from tui.screens.help import HelpScreen
 from tui.widgets.catalog import CatalogTree
 from tui.widgets.description import Description, Heading
 from tui.widgets.form import ParamForm
-from tui.widgets.plot import LivePlot
+from tui.widgets.plot import VIEW_KEY, LivePlot
 from tui.widgets.runlog import RunLog
 from tui.widgets.status import RunStatus
 
@@ -42,6 +42,7 @@ class LabApp(App[None]):
         Binding("ctrl+x,f6", "stop", "Stop", priority=True),
         Binding("ctrl+t", "switch_tab", "Setup/Train", priority=True),
         Binding("ctrl+l", "focus_catalog", "Catalog", priority=True),
+        Binding(VIEW_KEY, "next_view", "Figure", priority=True),  # shown when a run has figures
         Binding("f1", "help", "Help", priority=True),
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -154,6 +155,9 @@ class LabApp(App[None]):
             return None if self.running or not (self.form and self.form.valid) else True
         if action == "stop":
             return True if self.running else None
+        if action == "next_view":
+            plots = self.query(LivePlot)
+            return bool(plots) and len(plots.first().views) > 1
         return True
 
     # -- running ------------------------------------------------------------------------------
@@ -180,7 +184,8 @@ class LabApp(App[None]):
         self.handle = RunHandle(self.post_message, exp, params, device=form.device, seed=seed,
                                 preset=form.preset)
         epochs = params.get("epochs")
-        self.query_one(LivePlot).reset(epochs if isinstance(epochs, int) else None, waiting=True)
+        self.query_one(LivePlot).reset(epochs if isinstance(epochs, int) else None, waiting=True,
+                                       log_loss=exp.log_loss)
         self.query_one(RunStatus).set_state("starting", f"{exp.id} · loading torch", fresh=True)
         self.query_one(TabbedContent).active = "train"
         self.handle.start()
@@ -194,10 +199,13 @@ class LabApp(App[None]):
     def on_run_events(self, message: RunEvents) -> None:
         plot, status = self.query_one(LivePlot), self.query_one(RunStatus)
         log = self.query_one(RunLog)
+        views = len(plot.views)
         for event in message.events:
             plot.add(event)
             status.add(event)
             log.add(event)
+        if len(plot.views) != views:  # the Figure key shows once there is a figure to go to
+            self.refresh_bindings()
 
     def on_run_finished(self, message: RunFinished) -> None:
         log = self.query_one(RunLog)
@@ -216,6 +224,13 @@ class LabApp(App[None]):
 
     def action_focus_catalog(self) -> None:
         self.query_one(CatalogTree).focus()
+
+    def action_next_view(self) -> None:
+        """The plot's next view (metrics → each figure → metrics); from Setup, first the plot."""
+        tabs = self.query_one(TabbedContent)
+        if tabs.active == "train":
+            self.query_one(LivePlot).next_view()
+        tabs.active = "train"
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -20,5 +20,14 @@ def batch_size(default: int, n_train: int) -> Param:
     return Param("batch_size", int, default, "examples per minibatch", min=1, max=n_train)
 
 
-def epochs(default: int) -> Param:
-    return Param("epochs", int, default, "passes over the training set", min=1, max=MAX_EPOCHS)
+def epochs(default: int, most: int = MAX_EPOCHS) -> Param:
+    return Param("epochs", int, default, "passes over the training set", min=1, max=most)
+
+
+def impl(default: str = "scratch") -> Param:
+    return Param("impl", str, default, "written by hand (scratch) or with torch.nn (concise)",
+                 choices=("scratch", "concise"))
+
+
+def probability(name: str, default: float, help: str) -> Param:
+    return Param(name, float, default, help, min=0, max=1)

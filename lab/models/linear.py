@@ -13,11 +13,11 @@ def init_normal(module: nn.Module, std: float = 0.01) -> None:
 
 
 class LinearRegressionScratch(nn.Module):
-    """ŷ = Xw + b with w ~ N(0, 0.01) and b = 0 (a Module only so that it can be checkpointed)."""
+    """ŷ = Xw + b with w ~ N(0, std) and b = 0 (a Module only so that it can be checkpointed)."""
 
-    def __init__(self, num_inputs: int):
+    def __init__(self, num_inputs: int, std: float = 0.01):
         super().__init__()
-        self.w = nn.Parameter(torch.normal(0, 0.01, (num_inputs, 1)))
+        self.w = nn.Parameter(torch.normal(0, std, (num_inputs, 1)))
         self.b = nn.Parameter(torch.zeros(1))
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
@@ -33,7 +33,17 @@ def linear_regression(num_inputs: int) -> nn.Sequential:
 
 def squared_loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The scratch chapter's (ŷ − y)²/2, one value per example."""
-    return (y_hat - y.reshape(y_hat.shape)) ** 2 / 2
+    return ((y_hat - y.reshape(y_hat.shape)) ** 2 / 2).reshape(-1)
+
+
+def mse(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``nn.MSELoss(reduction='none')`` flattened: one (ŷ − y)² per example, no ½."""
+    return nn.functional.mse_loss(y_hat, y.reshape(y_hat.shape), reduction="none").reshape(-1)
+
+
+def l2_penalty(w: torch.Tensor) -> torch.Tensor:
+    """Lecture 12's ‖w‖²/2."""
+    return torch.sum(w.pow(2)) / 2
 
 
 def softmax(X: torch.Tensor) -> torch.Tensor:

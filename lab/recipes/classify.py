@@ -8,7 +8,7 @@ from torch import nn
 from lab.data import fashion_mnist
 from lab.events import Message
 from lab.models.linear import SoftmaxRegressionScratch, cross_entropy, softmax_regression
-from lab.models.mlp import MLPScratch, mlp
+from lab.models.mlp import DropoutMLPScratch, MLPScratch, dropout_mlp, mlp
 from lab.train.classify import fit_classifier
 from lab.train.context import RunContext
 from lab.train.updaters import ScratchSGD, TorchUpdater
@@ -22,6 +22,9 @@ def _build(ctx: RunContext, model: str, impl: str):
         return net, cross_entropy, ScratchSGD(net.parameters(), p.lr)
     if model == "softmax":
         net = softmax_regression()
+    elif model == "dropout":
+        build = DropoutMLPScratch if impl == "scratch" else dropout_mlp
+        net = build(p.dropout1, p.dropout2)
     elif impl == "scratch":
         net = MLPScratch(num_hiddens=p.num_hiddens)
     else:
@@ -31,7 +34,9 @@ def _build(ctx: RunContext, model: str, impl: str):
     return net, nn.CrossEntropyLoss(reduction="none"), TorchUpdater(optimizer)
 
 
-def train_fashion_mnist(ctx: RunContext, model: str, impl: str) -> None:
+def train_fashion_mnist(ctx: RunContext, model: str, impl: str | None = None) -> None:
+    """``impl`` is fixed by the experiment, or else its ``impl`` parameter (scratch | concise)."""
+    impl = impl or ctx.params.impl
     def progress(name: str, done: int, total: int | None) -> None:
         if done == 0:
             ctx.emit(Message(f"downloading {name}…"))

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from lab.data.synthetic import TRUE_B, TRUE_W, linear_data
 from lab.events import Message
-from lab.models.linear import LinearRegressionScratch, linear_regression, squared_loss
+from lab.models.linear import LinearRegressionScratch, linear_regression, mse, squared_loss
 from lab.train.context import RunContext
 from lab.train.regress import fit_regressor
 from lab.train.updaters import ScratchSGD, TorchUpdater
@@ -25,13 +24,12 @@ def train_linreg(ctx: RunContext, impl: str) -> None:
         w, b = net.w, net.b
     else:
         net = linear_regression(len(TRUE_W)).to(ctx.device)
-        mse = nn.MSELoss(reduction="none")
-        loss_fn = lambda y_hat, y: mse(y_hat, y).reshape(-1)  # noqa: E731
+        loss_fn = mse
         update = TorchUpdater(torch.optim.SGD(net.parameters(), lr=p.lr))
         w, b = net[0].weight, net[0].bias
     ctx.track(net=net, optimizer=update)
 
-    fit_regressor(ctx, net, loss_fn, update, features, labels)
+    fit_regressor(ctx, net, loss_fn, update, (features, labels))
 
     w_error = (true_w - w.detach().cpu().reshape(true_w.shape)).tolist()
     b_error = TRUE_B - b.item()

@@ -321,3 +321,112 @@ async def test_screenshots_during_and_after_a_run(tmp_path: Path, size: tuple[in
         app.save_screenshot(f"stopped-{size[0]}x{size[1]}.svg", str(out))
     for name in ("setup", "train", "stopped"):
         assert "linreg" in (out / f"{name}-{size[0]}x{size[1]}.svg").read_text()
+
+
+NORMS, WEIGHTS = "gradient norm per layer", "learned vs true weights"
+
+
+def run_with_figures() -> list:
+    """A training run's events as the UI receives them: metrics, and two figures, one of them
+    redrawn (the later curve of a series replaces the earlier)."""
+    from lab.events import Curve, EpochEnd, Progress, Started
+
+    return [
+        Started("r1", "mlp", {"epochs": 3}, "cpu", 0),
+        Progress(1, 3, 4, 4, [2.3, 1.9, 1.2, 0.9], 1000.0, 0.1),
+        EpochEnd(1, 3, {"train_loss": 0.9, "train_acc": 0.6, "test_acc": 0.62}, 1000.0, 0.2),
+        Curve(NORMS, "now", [1, 2, 3], [10.0, 1.0, 0.1], xlabel="layer", log_y=True),
+        Curve(WEIGHTS, "true", [0, 1, 2], [5.0, 1.2, -3.4], xlabel="power i"),
+        Curve(WEIGHTS, "learned", [0, 1, 2], [4.9, 1.1, -3.2], xlabel="power i"),
+        Curve(NORMS, "now", [1, 2, 3], [1e-4, 1e-5, 1e-6], xlabel="layer", log_y=True),
+    ]
+
+
+async def run_to_end(pilot: Pilot) -> None:
+    """Press Run and wait until the run has ended and its last events are shown."""
+    app = pilot.app
+    await pilot.press("ctrl+r")
+    await wait_for(pilot, lambda: app.handle is not None and app.handle.done.is_set(), 60,
+                   "the run to end")
+    await pilot.pause(0.1)
+
+
+def footer_keys(app: LabApp) -> set[str]:
+    """The descriptions the footer shows (hidden bindings are left out)."""
+    return {b.description for _, b, enabled, _ in app.active_bindings.values() if b.show}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_ctrl_f_cycles_the_metrics_and_each_figure(tmp_path: Path,
+                                                         size: tuple[int, int]) -> None:
+    """Saves an SVG of each view to look at (set D2L_LAB_SCREENSHOTS=DIR to keep them)."""
+    from tui.messages import RunEvents
+
+    out = Path(os.environ.get("D2L_LAB_SCREENSHOTS", tmp_path))
+    out.mkdir(parents=True, exist_ok=True)
+    app = LabApp("mlp", probe=False)
+    async with app.run_test(size=size) as pilot:
+        plot = app.query_one(LivePlot)
+        assert "Figure" not in footer_keys(app)
+        app.post_message(RunEvents(run_with_figures()))
+        await pilot.pause()
+        assert plot.views == [None, NORMS, WEIGHTS]
+        assert "Figure" in footer_keys(app)
+        await pilot.press("ctrl+f")  # from Setup: the plot first, as it was
+        assert app.query_one(TabbedContent).active == "train" and plot.current is None
+        shown = []
+        for _ in range(4):
+            plot.redraw()
+            await pilot.pause()
+            legend, *body = plot.rendered.plain.splitlines()
+            shown.append((plot.current, legend, "\n".join(body)))
+            app.save_screenshot(f"views-{len(shown)}-{size[0]}x{size[1]}.svg", str(out))
+            await pilot.press("ctrl+f")
+        assert [view for view, _, _ in shown] == [None, NORMS, WEIGHTS, None]
+        metrics, norms, weights, again = shown
+        assert metrics[1].startswith("metrics (ctrl+f: 1/3)") and "train loss" in metrics[1]
+        assert "┤" in metrics[2] and "epoch" in metrics[2]
+        assert norms[1].startswith(f"{NORMS} (ctrl+f: 2/3)")
+        assert "1e-5┤" in norms[2] and "1e0" not in norms[2]  # only the redrawn curve
+        assert "layer" in norms[2]
+        assert weights[1].startswith(f"{WEIGHTS} (ctrl+f: 3/3)")
+        assert "power i" in weights[2]
+        assert again == metrics
+
+        await pilot.press("ctrl+f", "ctrl+f")  # on the second figure, then a new run starts
+        app.post_message(RunEvents(run_with_figures()[:1]))
+        await pilot.pause()
+        assert plot.views == [None] and plot.current is None and plot.view is None
+        assert "Figure" not in footer_keys(app)
+        await pilot.press("f1")
+        assert "ctrl+f" in app.export_screenshot()  # the help lists the key (the plot does not now)
+
+
+@pytest.mark.timeout(60)
+async def test_the_activations_demo_opens_on_its_figure() -> None:
+    app = LabApp("activations", probe=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await run_to_end(pilot)
+        plot = app.query_one(LivePlot)
+        name = app.form.resolve()[0].activation if app.form else ""
+        assert plot.views == [name] and plot.current == name
+        plot.redraw()
+        legend = plot.rendered.plain.splitlines()[0]
+        assert legend.startswith(f"{name}  ━ {name}(x)") and "ctrl+f" not in legend
+        assert "Figure" not in footer_keys(app)  # one view: nothing to cycle
+
+
+@pytest.mark.timeout(90)
+async def test_an_experiment_asking_for_a_log_loss_axis_gets_it(lab_home: Path) -> None:
+    exp = next(e for e in catalog.experiments() if e.log_loss and not e.dataset)
+    app = LabApp(exp.id, probe=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await set_field(pilot, "epochs", "2")
+        await run_to_end(pilot)
+        plot = app.query_one(LivePlot)
+        assert plot.log_loss and plot.current is None  # a training run opens on its metrics
+        plot.redraw()
+        labels = [line.split("┤")[0].strip() for line in plot.rendered.plain.splitlines()
+                  if "┤" in line]
+        assert labels and all("e" in label for label in labels), labels

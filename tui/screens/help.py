@@ -14,6 +14,7 @@ KEYS = (
     ("ctrl+x  F6", "stop the run (within one batch; the run is kept as stopped)"),
     ("ctrl+t", "switch between the Setup and Train tabs"),
     ("ctrl+l", "go to the catalog of experiments"),
+    ("ctrl+f", "the plot's next view: the metrics, then each figure of the run, and back"),
     ("↑ ↓  Enter", "in the catalog: move, and choose an experiment"),
     ("Tab  shift+Tab", "next / previous field"),
     ("Enter  ↑ ↓", "on a drop-down (preset, device, choices): open it, pick, confirm"),

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import RichLog
 
 from lab.events import Curve, Ended, EpochEnd, Event, Message, Started
+from lab.plotdata import shows_epoch
 from tui.widgets.status import STATE_STYLES, clock
 
 LEVEL_STYLES = {"info": "", "warning": "yellow", "error": "bold red"}
@@ -26,6 +27,7 @@ class RunLog(RichLog):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(max_lines=2000, min_width=20, wrap=True, id=id)
         self.lines_text: list[str] = []  # plain text of what was written, for tests and copying
+        self.plotted: set[tuple[str, str]] = set()
 
     def note(self, text: str, style: str = "") -> None:
         self.lines_text.append(text)
@@ -33,15 +35,19 @@ class RunLog(RichLog):
 
     def add(self, event: Event) -> None:
         if isinstance(event, Started):
+            self.plotted.clear()
             params = " ".join(f"{k}={v}" for k, v in event.params.items())
             self.note(f"▶ {event.experiment} on {event.device} · preset {event.preset} · "
                       f"seed {event.seed} · {params}", "bold")
         elif isinstance(event, EpochEnd):
-            self.note(f"epoch {event.epoch}: {metrics_text(event.metrics)}")
+            if shows_epoch(event.epoch, event.epochs):  # the plot has every epoch
+                self.note(f"epoch {event.epoch}: {metrics_text(event.metrics)}")
         elif isinstance(event, Message):
             self.note(event.text, LEVEL_STYLES.get(event.level, ""))
         elif isinstance(event, Curve):
-            self.note(f"plotted {event.series} ({len(event.x)} points)", "dim")
+            if (event.figure, event.series) not in self.plotted:  # live figures redraw often
+                self.plotted.add((event.figure, event.series))
+                self.note(f"plotted {event.series} ({len(event.x)} points)", "dim")
         elif isinstance(event, Ended):
             style = STATE_STYLES.get(event.status, ("", ""))[1]
             text = f"{event.status} after {clock(event.elapsed)}"

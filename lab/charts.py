@@ -1,0 +1,252 @@
+"""Charts as text: every plotext call of the project lives here, so the library can change.
+
+The TUI's live plot and the CLI's end-of-run printout draw the same charts from the same data
+(kept from a run's events by lab/plotdata.py). A chart is an ANSI string; its legend is Rich
+text drawn by us above it: plotext's boxed legend covers the curves on an 80-column terminal.
+
+plotext 6 keeps one global figure: build one chart at a time, start to end, on one thread. Its
+quirks (6.1), found the hard way:
+- a log ruler with explicit ticks is mis-scaled, and its automatic log ticks read 0.7943; so we
+  plot log10(y) on a linear axis and write our own 1eN ticks;
+- explicit ticks widen the axis to include them, so ticks must lie inside the data's range;
+- a limit drops the points outside it (and so narrows the other axis): never clip data with one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import plotext as plt
+from rich.text import Text
+
+from lab.events import Curve
+
+Points = Sequence[tuple[float, float]]
+
+# 256-colour palette indices: readable on dark and light backgrounds, and over plain SSH.
+COLORS = {"loss": 75, "train_loss": 75, "train_acc": 170, "test_acc": 114}
+EXTRA_COLORS = (214, 81, 204, 148, 141, 209)
+BATCH_COLOR = 244
+FIXED_X_EPOCHS = 20  # up to this many epochs the x axis spans the whole run from the start
+LABEL_MIN_HEIGHT = 8  # a shorter chart has no room for its x label under the axis
+
+
+# -- legends ----------------------------------------------------------------------------------
+
+def colors(names: Iterable[str]) -> dict[str, int]:
+    """A colour per series, the same in a chart and its legend."""
+    extra = itertools.cycle(EXTRA_COLORS)
+    return {name: COLORS.get(name) or next(extra) for name in names}
+
+
+def metrics_legend(names: Iterable[str], *, batch: bool, title: str = "", note: str = "",
+                   width: int | None = None, lines: int = 2) -> Text:
+    items = [("┄ batch loss", BATCH_COLOR)] if batch else []
+    items += [(f"━ {name.replace('_', ' ')}", color) for name, color in colors(names).items()]
+    return _legend(title, note, items, width, lines)
+
+
+def figure_legend(title: str, names: Iterable[str], note: str = "", *, width: int | None = None,
+                  lines: int = 2) -> Text:
+    items = [(f"━ {name}", color) for name, color in colors(names).items()]
+    return _legend(title, note, items, width, lines)
+
+
+def _legend(title: str, note: str, items: list[tuple[str, int]], width: int | None,
+            most: int) -> Text:
+    """The bold title and a dim note (which view this is), then the series, packed into at most
+    ``most`` lines of ``width`` cells without splitting an entry; what does not fit is cut."""
+    head = Text.assemble((title, "bold"), " " if title and note else "", (note, "dim"))
+    parts = ([head] if head else []) + [Text(label, style=f"color({c})") for label, c in items]
+    rows: list[list[Text]] = [[]]
+    for part in parts:
+        used = sum(p.cell_len + 2 for p in rows[-1])
+        if width is not None and rows[-1] and used + part.cell_len > width:
+            rows.append([])
+        rows[-1].append(part)
+    if len(rows) > most:
+        rows[max(most, 1) - 1:] = [sum(rows[max(most, 1) - 1:], [])]
+    lines = [Text("  ").join(row) for row in rows]
+    for line in lines:
+        if width is not None:
+            line.truncate(width, overflow="ellipsis")
+        line.no_wrap, line.overflow = True, "ellipsis"
+    return Text("\n").join(lines)
+
+
+# -- charts -----------------------------------------------------------------------------------
+
+def metrics_chart(series: Mapping[str, Points], batch: Points, width: int, height: int, *,
+                  epochs: int | None = None, log_loss: bool = False) -> str:
+    """The book's training figure: per-epoch metrics against the epoch, over the faint per-batch
+    loss; accuracies on a right axis from 0 to 1. Losses go on a log axis when the experiment
+    asks (``log_loss``) or when they span three decades or more (linear regression: 30 → 1e-4)."""
+    series = {name: pts for name, pts in ((n, _finite(p)) for n, p in series.items()) if pts}
+    batch = _finite(batch)
+    left = [y for _, y in batch]
+    left += [y for name, pts in series.items() if not _is_acc(name) for _, y in pts]
+    log = _wants_log(left, log_loss)
+    fig = _start(width, height, "epoch")
+    if batch:
+        # Two braille dots per column is all the screen shows; more only costs build time.
+        _line(fig, thin(batch, 2 * width), BATCH_COLOR, log=log)
+    for name, color in colors(series).items():
+        acc = _is_acc(name)
+        _line(fig, series[name], color, log=log and not acc, right=acc)
+    lo, hi = _epoch_range(series, batch, epochs)
+    fig.ruler("x").lim(lo, hi)
+    fig.ruler("x").ticks(*nice_ticks(lo, hi, _most_x(width)))
+    if any(_is_acc(name) for name in series):
+        fig.ruler("y", "right").lim(0, 1)
+        fig.ruler("y", "right").ticks(*nice_ticks(0, 1, _most_y(height)))
+    if left:
+        _y_ticks(fig, left, log, height)
+    return fig.build().string()
+
+
+def figure_chart(curves: Iterable[Curve], width: int, height: int) -> str:
+    """One figure: its curves as braille lines over round ticks, the x label under the axis, y on
+    a log axis when a curve asks (``log_y``; values ≤ 0 have no place there and are left out)."""
+    curves = list(curves)
+    log = any(c.log_y for c in curves)
+    fig = _start(width, height, next((c.xlabel for c in curves if c.xlabel), ""))
+    xs: list[float] = []
+    ys: list[float] = []
+    for curve in curves:
+        points = [p for p in _finite(list(zip(curve.x, curve.y, strict=False)))
+                  if p[1] > 0 or not log]
+        if points:
+            _line(fig, thin(points, 2 * width), colors(c.series for c in curves)[curve.series],
+                  log=log)
+            xs += [x for x, _ in points]
+            ys += [y for _, y in points]
+    if xs:
+        integer = all(float(x).is_integer() for x in xs)
+        fig.ruler("x").ticks(*nice_ticks(min(xs), max(xs), _most_x(width), integer=integer))
+        _y_ticks(fig, ys, log, height)
+    return fig.build().string()
+
+
+def _start(width: int, height: int, xlabel: str) -> Any:
+    fig = plt.figure
+    fig.clear()  # one global figure: start from nothing each time
+    fig.theme("simple")
+    fig.plot_size(width, height)
+    fig.axes(False, axis="x", side="upper")  # open at the top: the legend line sits right above
+    if xlabel and height >= LABEL_MIN_HEIGHT:
+        fig.label(xlabel, "x")
+    return fig
+
+
+def _line(fig: Any, points: Points, color: int, *, log: bool, right: bool = False) -> None:
+    xs, ys = zip(*points, strict=True)
+    marker = plt.marker("braille", plt.pixel(foreground=color))
+    fig.draw(fig.signal(list(xs), [math.log10(y) for y in ys] if log else list(ys),
+                        marker=marker, yside="right" if right else "left").lines())
+
+
+def _y_ticks(fig: Any, values: list[float], log: bool, height: int) -> None:
+    if log:
+        logs = [math.log10(v) for v in values]
+        ticks = log_ticks(min(logs), max(logs), _most_y(height))
+    else:
+        ticks = nice_ticks(min(values), max(values), _most_y(height))
+    fig.ruler("y", "left").ticks(*ticks)
+
+
+def _epoch_range(series: Mapping[str, Points], batch: Points,
+                 epochs: int | None) -> tuple[float, float]:
+    """The book's Animator fixes x to [1, epochs]; a long run's axis grows in nice steps
+    instead, so its first epochs are not squeezed against the left edge."""
+    lo = 0.0 if batch else 1.0
+    span = float(epochs or 1)
+    if span > FIXED_X_EPOCHS:
+        last = [pts[-1][0] for pts in (batch, *series.values()) if pts]
+        span = min(span, nice_ceil(max(last + [1.0]) * 1.2))
+    return lo, max(span, lo + 1)
+
+
+# -- ticks and data ---------------------------------------------------------------------------
+
+def nice_ceil(value: float) -> float:
+    """The smallest of 1, 2, 5 × 10^k that is at least ``value`` (> 0)."""
+    power = 10 ** math.floor(math.log10(value))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= value)
+
+
+def nice_ticks(lo: float, hi: float, most: int, *,
+               integer: bool = False) -> tuple[list[float], list[str]]:
+    """Ticks at the multiples of a 1-2-5 step inside [lo, hi] (-5 0 5, not -8 -3 2); a step of
+    at least 1 for ``integer`` data (layer 1 2 3, not 1 1.5 2)."""
+    if not hi > lo:
+        return [lo], [f"{lo:g}"]
+    step = max(nice_ceil((hi - lo) / max(most, 1)), 1 if integer else 0)
+    slack = 0.01 * (hi - lo) / step  # tanh ends at -0.99999: still a tick at -1
+    first = math.ceil(lo / step - slack)
+    ticks = [i * step for i in range(first, math.floor(hi / step + slack) + 1)]
+    return ticks, [f"{t:g}" for t in ticks]
+
+
+def log_ticks(lo: float, hi: float, most: int) -> tuple[list[float], list[str]]:
+    """Ticks for values plotted as log10, labelled 1eN: at every k-th power of ten inside
+    [lo, hi]; when fewer than three powers fall inside, at 1, 2 and 5 × 10^N, or at 1..9 × 10^N
+    (a loss from 0.8 to 0.6); when even those are fewer than two, at the nearest 1..9 × 10^N
+    around [lo, hi] (which plotext then includes in the axis)."""
+    def at(tick: tuple[int, int]) -> float:
+        return tick[1] + math.log10(tick[0])
+
+    def grid(mantissas: tuple[int, ...]) -> list[tuple[int, int]]:
+        return [(m, p) for p in range(math.floor(lo) - 1, math.ceil(hi) + 2) for m in mantissas]
+
+    eps = 1e-9 + 0.01 * (hi - lo)  # as in nice_ticks: an end a hair short still gets its tick
+    powers = [t for t in grid((1,)) if lo - eps <= at(t) <= hi + eps]
+    if len(powers) >= 3:  # every k-th power, counted from 1e0: 1e-6 1e-3 1e0, not 1e-5 1e-2
+        step = math.ceil(len(powers) / max(most, 2))
+        ticks = [t for t in powers if t[1] % step == 0]
+        ticks = ticks if len(ticks) >= 2 else powers[::step]
+    else:
+        for fine in (grid((1, 2, 5)), grid(tuple(range(1, 10)))):
+            ticks = [t for t in fine if lo - eps <= at(t) <= hi + eps]
+            if len(ticks) >= 2:
+                break
+        else:
+            below = max((t for t in fine if at(t) <= lo + eps), key=at)
+            above = min((t for t in fine if at(t) >= hi - eps and at(t) > at(below) + eps),
+                        key=at)
+            ticks = [t for t in fine if at(below) - eps <= at(t) <= at(above) + eps]
+        ticks = ticks[::math.ceil(len(ticks) / max(most, 2))]
+    return [at(t) for t in ticks], [f"{m}e{p}" for m, p in ticks]
+
+
+def thin(points: Points, most: int) -> Points:
+    """At most ``most`` points: the means of runs of consecutive points."""
+    size = math.ceil(len(points) / max(most, 1))
+    if size <= 1:
+        return points
+    chunks = (points[i:i + size] for i in range(0, len(points), size))
+    return [(sum(p[0] for p in c) / len(c), sum(p[1] for p in c) / len(c)) for c in chunks]
+
+
+def _finite(points: Points) -> Points:
+    return [p for p in points if math.isfinite(p[0]) and math.isfinite(p[1])]
+
+
+def _wants_log(values: list[float], forced: bool) -> bool:
+    if not values or min(values) <= 0:
+        return False
+    return forced or math.log10(max(values)) - math.log10(min(values)) >= 3
+
+
+def _is_acc(name: str) -> bool:
+    return "acc" in name
+
+
+def _most_x(width: int) -> int:
+    return max(2, width // 9)
+
+
+def _most_y(height: int) -> int:
+    return max(3, (height - 3) // 3)  # a tick every third row: denser ones land unevenly

@@ -1,0 +1,85 @@
+"""What a run has to plot, kept from its events: the per-epoch metrics, the per-batch loss and
+the figures. The TUI's live plot and the CLI's end-of-run charts both keep it so; lab/charts.py
+draws it."""
+
+from __future__ import annotations
+
+import math
+
+from lab.charts import metrics_chart, thin
+from lab.events import Curve, EpochEnd, Event, Progress
+
+MAX_BATCH_POINTS = 4096  # past this, halve the per-batch line by averaging neighbours
+
+
+class Decimated:
+    """A growing (x, y) series kept under a bound by averaging: old points stay, coarser."""
+
+    def __init__(self, limit: int = MAX_BATCH_POINTS) -> None:
+        self.limit, self.stride = limit, 1
+        self.points: list[tuple[float, float]] = []
+        self._acc: list[tuple[float, float]] = []
+
+    def append(self, x: float, y: float) -> None:
+        self._acc.append((x, y))
+        if len(self._acc) < self.stride:
+            return
+        self.points += thin(self._acc, 1)  # their mean
+        self._acc.clear()
+        if len(self.points) >= self.limit:
+            self.points = list(thin(self.points, len(self.points) // 2))
+            self.stride *= 2
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+
+class RunPlots:
+    """What a run has to plot, from its events: the per-epoch metrics, the per-batch loss, and
+    its figures in order of first appearance, each holding the latest curve of every series."""
+
+    def __init__(self, epochs: int | None = None) -> None:
+        self.epochs = epochs
+        self.series: dict[str, list[tuple[float, float]]] = {}  # metric -> (epoch, value)
+        self.batch = Decimated()
+        self.figures: dict[str, dict[str, Curve]] = {}
+
+    def add(self, event: Event) -> bool:
+        """Take an event; says whether it changed anything to plot."""
+        if isinstance(event, Progress):
+            self.epochs = event.epochs
+            n = len(event.losses)
+            for i, loss in enumerate(event.losses):
+                if math.isfinite(loss):
+                    step = max(event.step - n + i + 1, 0)
+                    self.batch.append(event.epoch - 1 + step / event.steps, loss)
+        elif isinstance(event, EpochEnd):
+            self.epochs = event.epochs
+            for name, value in event.metrics.items():
+                if math.isfinite(value):
+                    self.series.setdefault(name, []).append((float(event.epoch), value))
+        elif isinstance(event, Curve):
+            self.figures.setdefault(event.figure, {})[event.series] = event  # replaces
+        else:
+            return False
+        return True
+
+    @property
+    def has_metrics(self) -> bool:
+        return bool(self.series or self.batch)
+
+    def metrics_chart(self, width: int, height: int, *, log_loss: bool = False) -> str:
+        return metrics_chart(self.series, self.batch.points, width, height, epochs=self.epochs,
+                             log_loss=log_loss)
+
+
+def report_every(epochs: int, most: int = 20) -> int:
+    """Which epochs a printout shows: all of up to ``most``, else every k-th for the smallest
+    1-2-5 step k that keeps it near ``most`` lines (polyfit's 400 epochs: every 20th, as the
+    book plots them). The first and last epochs are always shown."""
+    steps = (m * 10**k for k in range(9) for m in (1, 2, 5))
+    return next(step for step in steps if epochs / step <= most)
+
+
+def shows_epoch(epoch: int, epochs: int) -> bool:
+    return epoch in (1, epochs) or epoch % report_every(epochs) == 0
