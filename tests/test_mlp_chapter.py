@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lab import catalog, runner
-from lab.events import Curve, EpochEnd, Event
+from lab.events import Curve, EpochEnd, Event, Progress
 from lab.models.mlp import dropout_layer
 
 
@@ -82,8 +82,10 @@ def test_dropout_learns_on_a_slice(impl: str, small_fashion_mnist) -> None:
 def test_init_stability_shows_vanishing_and_xavier(small_fashion_mnist) -> None:
     vanishing, events = run("init-stability", "vanishing", epochs=1)
     assert vanishing.metrics["grad_ratio_first_batch"] < 1 / 100  # first layer ≥ 100× smaller
-    xavier, _ = run("init-stability", "xavier", epochs=1)
+    xavier, xavier_events = run("init-stability", "xavier", epochs=1)
     assert 1 / 10 < xavier.metrics["grad_ratio_first_batch"] < 10
+    batch_losses = [x for e in xavier_events if isinstance(e, Progress) for x in e.losses]
+    assert sum(batch_losses[-5:]) < sum(batch_losses[:5])  # Xavier's deep net learns
     exploding, _ = run("init-stability", "exploding", epochs=1)
     assert exploding.metrics["grad_ratio_first_batch"] > 10
 
@@ -93,3 +95,9 @@ def test_init_stability_shows_vanishing_and_xavier(small_fashion_mnist) -> None:
     assert max(sigmoid["grad of sigmoid"].y) == pytest.approx(0.25, abs=1e-6)
     product = curves(events, "product of 100 random 4×4 matrices")["largest |entry|"]
     assert len(product.x) == 101 and product.y[-1] > 1e15 * product.y[0]
+
+
+@pytest.mark.slow
+def test_dropout_book_preset_on_real_fashion_mnist(fashion_mnist) -> None:
+    result, _ = run("dropout")
+    assert result.metrics["test_acc"] >= 0.83
