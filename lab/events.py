@@ -81,6 +81,17 @@ class Curve(Event):
 
 
 @dataclass
+class Predictions(Event):
+    """Test images with their true and predicted labels (the book's ``predict_ch3``), as uint8
+    grey levels, row by row, so any front end can draw them."""
+
+    kind: ClassVar[str] = "predictions"
+    images: list[list[list[int]]]  # N × H × W, 0..255
+    true: list[str]
+    predicted: list[str]
+
+
+@dataclass
 class Message(Event):
     """A line for the log: what the book prints, a warning, a hint."""
 
@@ -99,7 +110,7 @@ class Ended(Event):
 
 
 _KINDS: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (Started, Progress, EpochEnd, Curve, Message, Ended)
+    cls.kind: cls for cls in (Started, Progress, EpochEnd, Curve, Predictions, Message, Ended)
 }
 
 

@@ -9,7 +9,7 @@ from lab.data import fashion_mnist
 from lab.events import Message
 from lab.models.linear import SoftmaxRegressionScratch, cross_entropy, softmax_regression
 from lab.models.mlp import DropoutMLPScratch, MLPScratch, dropout_mlp, mlp
-from lab.train.classify import fit_classifier
+from lab.train.classify import emit_predictions, fit_classifier
 from lab.train.context import RunContext
 from lab.train.updaters import ScratchSGD, TorchUpdater
 
@@ -44,5 +44,6 @@ def train_fashion_mnist(ctx: RunContext, model: str, impl: str | None = None) ->
     train, test = fashion_mnist.load(ctx.device, progress=progress)
     net, loss_fn, update = _build(ctx, model, impl)
     ctx.track(net=net, optimizer=update)
-    fit_classifier(ctx, net, loss_fn, update, (train.images, train.labels),
-                   (test.images, test.labels))
+    test_set = (test.images, test.labels)
+    fit_classifier(ctx, net, loss_fn, update, (train.images, train.labels), test_set)
+    emit_predictions(ctx, net, test_set, fashion_mnist.CLASSES)

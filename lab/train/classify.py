@@ -8,6 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from lab.events import Predictions
 from lab.train.context import RunContext
 from lab.train.loop import end_epoch, run_epoch
 
@@ -19,14 +20,30 @@ def as_float_images(images: torch.Tensor) -> torch.Tensor:
     return images.unsqueeze(1).float().div_(255)
 
 
+Transform = Callable[[torch.Tensor], torch.Tensor]  # uint8 images -> the network's input
+
+
 @torch.no_grad()
-def accuracy(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def accuracy(net: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+             transform: Transform = as_float_images) -> torch.Tensor:
     """Fraction of correct predictions, as a tensor on the device (no host sync)."""
     net.eval()
     correct = torch.zeros((), device=labels.device)
     for x, y in zip(images.split(EVAL_BATCH), labels.split(EVAL_BATCH), strict=True):
-        correct += (net(as_float_images(x)).argmax(dim=1) == y).sum()
+        correct += (net(transform(x)).argmax(dim=1) == y).sum()
     return correct / len(labels)
+
+
+@torch.no_grad()
+def emit_predictions(ctx: RunContext, net: nn.Module, test: tuple[torch.Tensor, torch.Tensor],
+                     classes: tuple[str, ...], transform: Transform = as_float_images,
+                     n: int = 12) -> None:
+    """The book's predict_ch3: the first test images, titled true / predicted."""
+    net.eval()
+    images, labels = test[0][:n], test[1][:n]
+    predicted = net(transform(images)).argmax(dim=1).tolist()
+    ctx.emit(Predictions(images.tolist(), [classes[i] for i in labels.tolist()],
+                         [classes[i] for i in predicted]))
 
 
 def fit_classifier(
@@ -36,7 +53,10 @@ def fit_classifier(
     update: Callable[[torch.Tensor], None],
     train: tuple[torch.Tensor, torch.Tensor],
     test: tuple[torch.Tensor, torch.Tensor],
+    transform: Transform = as_float_images,
 ) -> None:
+    """``transform`` turns a batch of uint8 images into the network's input on the device
+    (scaling to [0, 1], and resizing for the CNNs)."""
     p = ctx.params
     images, labels = train
     n = len(labels)
@@ -48,7 +68,7 @@ def fit_classifier(
         def step(indices: torch.Tensor) -> torch.Tensor:
             nonlocal loss_sum, correct
             # index_select is ~6x faster than images[indices] for this gather on the CPU.
-            x = as_float_images(images.index_select(0, indices))
+            x = transform(images.index_select(0, indices))
             y = labels.index_select(0, indices)
             y_hat = net(x)
             losses = loss_fn(y_hat, y)
@@ -62,5 +82,5 @@ def fit_classifier(
         end_epoch(ctx, monitor, {
             "train_loss": loss_sum / n,
             "train_acc": correct / n,
-            "test_acc": accuracy(net, *test),
+            "test_acc": accuracy(net, *test, transform),
         })
