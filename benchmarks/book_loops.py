@@ -84,7 +84,24 @@ def mlp_net(num_hiddens: int = 256) -> nn.Sequential:
     return net
 
 
-NETS = {"softmax": softmax_net, "mlp": mlp_net}
+def lenet_net() -> nn.Sequential:
+    """Lecture 23: LeNet with sigmoids and average pooling, xavier-initialised by train_ch6."""
+    net = nn.Sequential(
+        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(),
+        nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(),
+        nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120), nn.Sigmoid(),
+        nn.Linear(120, 84), nn.Sigmoid(),
+        nn.Linear(84, 10))
+    net.apply(init_weights_ch6)
+    return net
+
+
+def init_weights_ch6(m: nn.Module) -> None:
+    if type(m) is nn.Linear or type(m) is nn.Conv2d:
+        nn.init.xavier_uniform_(m.weight)
 
 
 class Accumulator:
@@ -132,9 +149,33 @@ def train_epoch_ch3(net: nn.Module, train_iter: data.DataLoader, loss: nn.Module
     return metric[0] / metric[2], metric[1] / metric[2]
 
 
-def book_setup(model: str, lr: float = 0.1) -> tuple[nn.Module, nn.Module, torch.optim.Optimizer]:
-    """The net, ``CrossEntropyLoss(reduction='none')`` and ``SGD(lr)`` of lectures 09–10."""
-    net = NETS[model]()
-    loss = nn.CrossEntropyLoss(reduction="none")
-    trainer = torch.optim.SGD(net.parameters(), lr=lr)
-    return net, loss, trainer
+def train_epoch_ch6(net: nn.Module, train_iter: data.DataLoader, loss: nn.Module,
+                    optimizer: torch.optim.Optimizer) -> tuple[float, float]:
+    """One epoch of the book's ``train_ch6`` (lectures 23–29) on the CPU: a mean loss, and
+    ``metric.add(l * X.shape[0], accuracy(y_hat, y), ...)`` syncing with the host every batch."""
+    net.train()
+    metric = Accumulator(3)
+    for X, y in train_iter:
+        optimizer.zero_grad()
+        y_hat = net(X)
+        l = loss(y_hat, y)  # noqa: E741 -- the book's name
+        l.backward()
+        optimizer.step()
+        with torch.no_grad():
+            metric.add(l * X.shape[0], accuracy(y_hat, y), X.shape[0])
+    return metric[0] / metric[2], metric[1] / metric[2]
+
+
+# model -> (net, loss, epoch loop): lectures 09–10 train with train_ch3, 23 with train_ch6.
+BOOK = {
+    "softmax": (softmax_net, nn.CrossEntropyLoss(reduction="none"), train_epoch_ch3),
+    "mlp": (mlp_net, nn.CrossEntropyLoss(reduction="none"), train_epoch_ch3),
+    "lenet": (lenet_net, nn.CrossEntropyLoss(), train_epoch_ch6),
+}
+
+
+def book_setup(model: str, lr: float):
+    """The net, its loss, ``SGD(lr)`` and the book's epoch function for that lecture."""
+    build, loss, train_epoch = BOOK[model]
+    net = build()
+    return net, loss, torch.optim.SGD(net.parameters(), lr=lr), train_epoch

@@ -11,6 +11,7 @@ import json
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lab import catalog
-from lab.spec import SEED, Experiment, ParamError, parse_assignments
+from lab.spec import SEED, Experiment, ParamError, Params, parse_assignments
 
 app = typer.Typer(
     add_completion=False,
@@ -29,6 +30,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Datasets: where they are, fetching and importing them.")
 app.add_typer(data_app, name="data")
+runs_app = typer.Typer(help="Recorded runs: list them, show one.")
+app.add_typer(runs_app, name="runs")
 
 out = Console()
 err = Console(stderr=True)
@@ -92,10 +95,28 @@ def list_experiments(
     out.print(table)
 
 
+# Options shared by the commands that take an experiment's parameters.
+PresetOption = Annotated[str | None, typer.Option(
+    help="book (the default: the book's values) or quick.")]
+SetOption = Annotated[list[str] | None, typer.Option(
+    "--set", metavar="KEY=VALUE", help="Override a parameter; repeatable.")]
+
+
 @app.command()
-def show(exp_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
+def show(
+    exp_id: Annotated[str, typer.Argument(metavar="ID")],
+    shapes: Annotated[bool, typer.Option(
+        "--shapes", help="Also print each layer's output shape for one input (loads torch).",
+    )] = False,
+    preset: PresetOption = None,
+    assignments: SetOption = None,
+) -> None:
     """Describe an experiment: what it teaches, its parameters, presets and what to try."""
     exp = _experiment(exp_id)
+    try:  # checked even without --shapes: a typo should not pass silently
+        params = exp.resolve(preset or "book", parse_assignments(assignments or []))
+    except ParamError as e:
+        raise usage_error(str(e)) from None
     out.print(f"[bold]{exp.title}[/]  {exp.title_zh}   [dim]({exp.id}, {exp.chapter.title_en} · "
               f"{exp.chapter.title_zh})[/]")
     out.print(f"dataset: {exp.dataset or 'synthetic'}\n")
@@ -113,15 +134,30 @@ def show(exp_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
     out.print("\n[bold]Try:[/]")
     for hint in exp.try_this:
         out.print(f"  • {hint}")
+    if shapes:
+        _print_shapes(exp, params)
+
+
+def _print_shapes(exp: Experiment, params: Params) -> None:
+    from lab.shapes import NoNetwork, experiment_shapes, shapes_text  # computing imports torch
+
+    try:
+        input_shape, rows = experiment_shapes(exp, params)
+    except NoNetwork as e:
+        out.print(f"\n{e}")
+        return
+    except RuntimeError as e:  # a parameter the network cannot take (an input too small)
+        err.print(f"[red]error:[/] the network cannot take this input: {e}", highlight=False)
+        raise typer.Exit(EXIT_FAILED) from None
+    out.print("\n[bold]Shapes[/] (one input through the network, layer by layer):")
+    out.print(shapes_text(input_shape, rows))
 
 
 @app.command()
 def run(
     exp_id: Annotated[str, typer.Argument(metavar="ID")],
-    preset: Annotated[str | None, typer.Option(
-        help="book (the default: the book's values) or quick.")] = None,
-    assignments: Annotated[list[str] | None, typer.Option(
-        "--set", metavar="KEY=VALUE", help="Override a parameter; repeatable.")] = None,
+    preset: PresetOption = None,
+    assignments: SetOption = None,
     config: Annotated[Path | None, typer.Option(
         metavar="FILE", help="Start from a saved config.json (each run's folder has one).",
     )] = None,
@@ -204,12 +240,24 @@ def list_devices() -> None:
         out.print(info.label)
 
 
-@app.command()
-def runs(
-    limit: Annotated[int, typer.Option(help="How many to show.")] = 20,
-    experiment: Annotated[str | None, typer.Option(help="Only runs of this experiment.")] = None,
-) -> None:
+Limit = Annotated[int, typer.Option(help="How many to show.")]
+OfExperiment = Annotated[str | None, typer.Option(help="Only runs of this experiment.")]
+
+
+@runs_app.callback(invoke_without_command=True)
+def runs(ctx: typer.Context, limit: Limit = 20, experiment: OfExperiment = None) -> None:
+    """Recent runs, newest first (the same as `runs list`)."""
+    if ctx.invoked_subcommand is None:
+        _list_runs(limit, experiment)
+
+
+@runs_app.command("list")
+def runs_list(limit: Limit = 20, experiment: OfExperiment = None) -> None:
     """Recent runs, newest first."""
+    _list_runs(limit, experiment)
+
+
+def _list_runs(limit: int, experiment: str | None) -> None:
     from lab.cli_progress import format_metrics
     from lab.store import Store
 
@@ -221,12 +269,75 @@ def runs(
     table.add_column("run", no_wrap=True)  # ids are copied into other commands: never cut them
     for column in ("status", "device", "epochs", "result"):
         table.add_column(column)
-    colours = {"finished": "green", "stopped": "yellow"}
     for r in records:
-        colour = colours.get(r.status, "red")
-        table.add_row(r.id, f"[{colour}]{r.status}[/]", r.device, str(r.epochs_done),
+        table.add_row(r.id, _status(r.status), r.device, str(r.epochs_done),
                       format_metrics(r.metrics))
     out.print(table)
+
+
+def _status(status: str) -> str:
+    from lab.cli_progress import STATUS_STYLE
+
+    return f"[{STATUS_STYLE.get(status, 'cyan')}]{status}[/]"
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    predictions: Annotated[bool, typer.Option(
+        "--predictions", help="Also draw the test images with their true and predicted labels.",
+    )] = False,
+) -> None:
+    """One run: its config, how it ended, its final metrics (and its predictions)."""
+    from lab.cli_progress import format_metrics
+    from lab.store import Store
+
+    store = Store()
+    record = store.get(run_id)
+    if record is None:
+        raise usage_error(f"no run {run_id!r}; `d2l-lab runs` lists them")
+    try:
+        title = f"{record.experiment} · {catalog.get(record.experiment).title}"
+    except catalog.UnknownExperiment:  # a run of an experiment this version no longer has
+        title = record.experiment
+    status = _status(record.status) + (f": {record.reason}" if record.reason else "")
+    took = f" · took {record.ended_at - record.started_at:.1f}s" if record.ended_at else ""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for name, value in (
+        ("run", record.id),
+        ("experiment", title),
+        ("status", status),
+        ("config", f"preset {record.preset} · device {record.device} · seed {record.seed}"),
+        ("params", " ".join(f"{k}={v}" for k, v in record.params.items())),
+        ("epochs", str(record.epochs_done)),
+        ("result", format_metrics(record.metrics) or "-"),
+        ("started", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started_at)) + took),
+        ("folder", str(store.run_dir(record.id))),
+    ):
+        table.add_row(name, value)
+    out.print(table, highlight=False)
+    if predictions:
+        _print_predictions(store.run_dir(record.id))
+
+
+def _print_predictions(run_dir: Path) -> None:
+    from lab.events import Predictions
+    from lab.images import prediction_grid, predictions_summary
+    from lab.store import read_events
+
+    events = read_events(run_dir) if (run_dir / "events.jsonl").exists() else []
+    found = [e for e in events if isinstance(e, Predictions)]
+    if not found:
+        out.print("\nthis run has no predictions: Fashion-MNIST classifiers draw them when "
+                  "their training ends")
+        return
+    shown = found[-1]
+    out.print()
+    out.print(predictions_summary(shown.true, shown.predicted))
+    out.print(prediction_grid(shown.images, shown.true, shown.predicted, width=out.width,
+                              height=out.height))
 
 
 @data_app.command("list")

@@ -108,7 +108,8 @@ def test_data_import_then_available(tmp_path) -> None:
     assert result.exit_code == 1
 
 
-@pytest.mark.parametrize("args", [["--help"], ["list"], ["show", "mlp"], ["data", "list"]])
+@pytest.mark.parametrize("args", [["--help"], ["list"], ["show", "mlp"], ["data", "list"],
+                                  ["runs", "list"]])
 def test_fast_paths_do_not_import_torch(args) -> None:
     code = (
         "import sys\n"
@@ -212,3 +213,78 @@ def test_a_figure_redrawn_during_the_run_is_printed_once_as_last_drawn() -> None
     assert text.count("gradient norms") == 1
     labels = [line.split("┤")[0].strip() for line in text.splitlines() if "┤" in line]
     assert labels[0] == "3" and "100" not in labels
+
+
+def shapes_printed(output: str) -> list[tuple[str, str]]:
+    """The (layer, output shape) rows of `show --shapes`, after its "Shapes" heading."""
+    rows = output.split("Shapes", 1)[1].splitlines()[2:]
+    return [(row.split(None, 1)[0], row.split(None, 1)[1].strip()) for row in rows if row.strip()]
+
+
+def test_show_shapes_prints_each_layers_output_shape() -> None:
+    result = invoke("show", "softmax", "--shapes")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.index("Try:") < result.stdout.index("Shapes")  # after the description
+    assert "input    [1, 1, 28, 28]" in result.stdout
+    assert shapes_printed(result.stdout) == [("input", "[1, 1, 28, 28]"), ("Flatten", "[1, 784]"),
+                                             ("Linear", "[1, 10]")]
+
+
+def test_show_shapes_follows_the_preset_and_set_values() -> None:
+    result = invoke("show", "mlp", "--shapes", "--preset", "quick", "--set", "num_hiddens=32")
+    assert result.exit_code == 0, result.output
+    assert shapes_printed(result.stdout)[1:] == [("Flatten", "[1, 784]"), ("Linear", "[1, 32]"),
+                                                 ("ReLU", "[1, 32]"), ("Linear", "[1, 10]")]
+    bad = invoke("show", "mlp", "--shapes", "--set", "num_hiddens=0")
+    assert bad.exit_code == 2 and "num_hiddens: must be ≥ 1" in bad.stderr
+
+
+def test_show_shapes_of_an_experiment_without_a_network_says_so() -> None:
+    result = invoke("show", "activations", "--shapes")
+    assert result.exit_code == 0
+    assert "no network to show for activations" in result.stdout
+
+
+def latest_run_id() -> str:
+    from lab.store import Store
+
+    return Store().recent(1)[0].id
+
+
+def test_runs_show_prints_a_runs_config_status_and_metrics() -> None:
+    assert invoke("run", "linreg", "--set", "epochs=2", "--seed", "3").exit_code == 0
+    run_id = latest_run_id()
+    assert run_id in invoke("runs", "list").stdout
+    result = invoke("runs", "show", run_id)
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    for expected in (run_id, "08 Linear regression, concise", "finished", "seed 3", "epochs=2",
+                     "loss "):
+        assert expected in text
+    none = invoke("runs", "show", run_id, "--predictions")
+    assert "this run has no predictions" in none.stdout
+    unknown = invoke("runs", "show", "20990101-000000-nope")
+    assert unknown.exit_code == 2 and "no run '20990101-000000-nope'" in unknown.stderr
+
+
+@pytest.mark.timeout(120)
+def test_runs_show_predictions_draws_the_test_images_with_their_labels(
+        small_fashion_mnist) -> None:
+    assert invoke("run", "softmax", "--set", "epochs=1").exit_code == 0
+    result = invoke("runs", "show", latest_run_id(), "--predictions")
+    assert result.exit_code == 0, result.output
+    from lab.events import Predictions
+    from lab.store import Store, read_events
+
+    shown = next(e for e in read_events(Store().run_dir(latest_run_id()))
+                 if isinstance(e, Predictions))
+    wrong = sum(t != p for t, p in zip(shown.true, shown.predicted, strict=True))
+    assert f"{12 - wrong}/12 test images right" in result.stdout
+    lines = [line.rstrip() for line in result.stdout.splitlines()]
+    # CliRunner's 80 columns: halved images (14 × 7), five across, true then predicted labels.
+    assert lines.count("  ".join(["▀" * 14] * 5)) == 2 * 7
+    marked = [p if p == t else f"✗ {p}" for t, p in zip(shown.true, shown.predicted, strict=True)]
+    for start in (0, 5, 10):
+        assert "  ".join(label.ljust(14) for label in shown.true[start:start + 5]).rstrip() in lines
+        assert "  ".join(label.ljust(14) for label in marked[start:start + 5]).rstrip() in lines
+    assert result.stdout.count("✗") == wrong + 1  # and once in the summary's key

@@ -98,6 +98,7 @@ def test_init_stability_shows_vanishing_and_xavier(small_fashion_mnist) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # a full 10-epoch run: 20 s to 100 s on 2 busy cores
 def test_dropout_book_preset_on_real_fashion_mnist(fashion_mnist) -> None:
     result, _ = run("dropout")
     assert result.metrics["test_acc"] >= 0.83

@@ -19,10 +19,14 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Static, TabbedContent, TabPane
 
 from lab import catalog
+from lab.events import Predictions, Started
 from lab.spec import Experiment, ParamError
 from tui.messages import DevicesFound, RunEvents, RunFinished
 from tui.run import RunHandle, probe_devices
 from tui.screens.help import HelpScreen
+from tui.screens.panel import PanelScreen
+from tui.screens.predictions import PredictionsScreen
+from tui.screens.shapes import ShapesScreen
 from tui.widgets.catalog import CatalogTree
 from tui.widgets.description import Description, Heading
 from tui.widgets.form import ParamForm
@@ -43,6 +47,10 @@ class LabApp(App[None]):
         Binding("ctrl+t", "switch_tab", "Setup/Train", priority=True),
         Binding("ctrl+l", "focus_catalog", "Catalog", priority=True),
         Binding(VIEW_KEY, "next_view", "Figure", priority=True),  # shown when a run has figures
+        # Not in the footer (full at 80 columns): the Setup tab's Shapes button names it.
+        Binding("ctrl+o", "shapes", "Shapes", priority=True, show=False),
+        # Not ctrl+p: Textual's command palette. Shown once a run has drawn predictions.
+        Binding("ctrl+g", "predictions", "Predictions", priority=True),
         Binding("f1", "help", "Help", priority=True),
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -58,6 +66,8 @@ class LabApp(App[None]):
         self.devices: list[tuple[str, str]] = [("cpu", "cpu")]
         self.handle: RunHandle | None = None
         self.painted_at: float | None = None  # monotonic time of the first paint
+        self.predictions: Predictions | None = None  # the latest run's, if it drew any
+        self.predictions_run = ""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -74,6 +84,7 @@ class LabApp(App[None]):
                         yield Button("Run ^r", id="run", variant="success", compact=True)
                         yield Button("Stop ^x", id="stop", variant="error", compact=True,
                                      disabled=True)
+                        yield Button("Shapes ^o", id="shapes", variant="primary", compact=True)
                         yield Static("", id="form-note")
                 with TabPane("Train", id="train"):
                     yield LivePlot(id="plot")
@@ -146,6 +157,8 @@ class LabApp(App[None]):
         valid = self.form is not None and self.form.valid
         self.query_one("#run", Button).disabled = self.running or not valid
         self.query_one("#stop", Button).disabled = not self.running
+        # Shapes need valid values too; while they are not, the note takes its place.
+        self.query_one("#shapes", Button).display = valid
         note = "" if valid else "fix the fields marked ✗ to run"
         self.query_one("#form-note", Static).update(note)
         self.refresh_bindings()
@@ -158,6 +171,8 @@ class LabApp(App[None]):
         if action == "next_view":
             plots = self.query(LivePlot)
             return bool(plots) and len(plots.first().views) > 1
+        if action == "predictions":
+            return self.predictions is not None
         return True
 
     # -- running ------------------------------------------------------------------------------
@@ -167,6 +182,8 @@ class LabApp(App[None]):
             self.action_run()
         elif event.button.id == "stop":
             self.action_stop()
+        elif event.button.id == "shapes":
+            self.action_shapes()
 
     def action_run(self) -> None:
         form, exp = self.form, self.experiment
@@ -199,12 +216,18 @@ class LabApp(App[None]):
     def on_run_events(self, message: RunEvents) -> None:
         plot, status = self.query_one(LivePlot), self.query_one(RunStatus)
         log = self.query_one(RunLog)
-        views = len(plot.views)
+        views, predictions = len(plot.views), self.predictions
         for event in message.events:
             plot.add(event)
             status.add(event)
             log.add(event)
-        if len(plot.views) != views:  # the Figure key shows once there is a figure to go to
+            if isinstance(event, Started):
+                self.predictions, self.predictions_run = None, event.run_id
+            elif isinstance(event, Predictions):
+                self.predictions = event
+                log.note("test images and their predicted labels: ctrl+g shows them", "dim")
+        # The Figure and Predictions keys show once there is something to go to.
+        if len(plot.views) != views or self.predictions is not predictions:
             self.refresh_bindings()
 
     def on_run_finished(self, message: RunFinished) -> None:
@@ -231,6 +254,34 @@ class LabApp(App[None]):
         if tabs.active == "train":
             self.query_one(LivePlot).next_view()
         tabs.active = "train"
+
+    def action_shapes(self) -> None:
+        """The network of the experiment on the form, for the form's values (ctrl+o again or
+        Esc closes it)."""
+        if self._close_panel(ShapesScreen):
+            return
+        form, exp = self.form, self.experiment
+        if form is None or exp is None:
+            return
+        try:
+            params = exp.resolve(form.preset, form.overrides())  # the seed does not matter
+        except ParamError as err:
+            self.notify(f"Fix the fields marked ✗ first ({err}).", severity="warning")
+            return
+        self.push_screen(ShapesScreen(exp, params))
+
+    def action_predictions(self) -> None:
+        """The latest run's test images with true and predicted labels."""
+        if not self._close_panel(PredictionsScreen) and self.predictions is not None:
+            self.push_screen(PredictionsScreen(self.predictions, self.predictions_run))
+
+    def _close_panel(self, kind: type[PanelScreen]) -> bool:
+        """Close the panel on top; True if it was a ``kind`` (its key toggles it)."""
+        screen = self.screen
+        if isinstance(screen, PanelScreen):
+            screen.dismiss()
+            return isinstance(screen, kind)
+        return False
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

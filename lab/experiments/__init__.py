@@ -1,5 +1,5 @@
 """Every experiment's declaration, chapter by chapter. Importing this never imports torch."""
 
-from lab.experiments import house_prices, linear, mlp
+from lab.experiments import cnn, house_prices, linear, mlp
 
-ALL = (*linear.EXPERIMENTS, *mlp.EXPERIMENTS, *house_prices.EXPERIMENTS)
+ALL = (*linear.EXPERIMENTS, *mlp.EXPERIMENTS, *house_prices.EXPERIMENTS, *cnn.EXPERIMENTS)

@@ -6,6 +6,7 @@ from lab.spec import Chapter, Param
 
 LINEAR = Chapter("linear-networks", "Linear neural networks", "线性神经网络")
 MLP = Chapter("multilayer-perceptrons", "Multilayer perceptrons", "多层感知机")
+CNN = Chapter("convolutional-networks", "Convolutional neural networks", "卷积神经网络")
 
 FASHION_MNIST_TRAIN = 60_000
 MAX_EPOCHS = 1000
@@ -31,3 +32,23 @@ def impl(default: str = "scratch") -> Param:
 
 def probability(name: str, default: float, help: str) -> Param:
     return Param(name, float, default, help, min=0, max=1)
+
+
+def resize(default: int, least: int = 28) -> Param:
+    """The side images are resized to, as the book's ``load_data_fashion_mnist(resize=…)``;
+    ``least`` is the smallest image the network's strides and pools leave a pixel of."""
+    return Param("resize", int, default, "side of the square images the network sees (28: as "
+                 "stored)", min=max(least, 28), max=224)
+
+
+def subset(n_train: int) -> Param:
+    return Param("subset", int, n_train, "train on the first N training images (all by default)",
+                 min=1, max=n_train)
+
+
+def accelerator_params() -> tuple[Param, ...]:
+    """What a CUDA device offers without changing the lesson; on the CPU bf16 is ignored."""
+    return (
+        Param("bf16", bool, True, "bfloat16 autocast on CUDA (ignored on the CPU)"),
+        Param("compile", bool, False, "torch.compile the network (slow first batches)"),
+    )

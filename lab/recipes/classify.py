@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import torch
 from torch import nn
 
@@ -9,6 +11,7 @@ from lab.data import fashion_mnist
 from lab.events import Message
 from lab.models.linear import SoftmaxRegressionScratch, cross_entropy, softmax_regression
 from lab.models.mlp import DropoutMLPScratch, MLPScratch, dropout_mlp, mlp
+from lab.spec import Params
 from lab.train.classify import emit_predictions, fit_classifier
 from lab.train.context import RunContext
 from lab.train.updaters import ScratchSGD, TorchUpdater
@@ -32,6 +35,12 @@ def _build(ctx: RunContext, model: str, impl: str):
     net = net.to(ctx.device)
     optimizer = torch.optim.SGD(net.parameters(), lr=p.lr)
     return net, nn.CrossEntropyLoss(reduction="none"), TorchUpdater(optimizer)
+
+
+def build_net(params: Params, model: str, impl: str | None = None) -> tuple[nn.Module, tuple]:
+    """The network train_fashion_mnist trains, and one image's shape (lab.shapes' contract)."""
+    cpu = SimpleNamespace(params=params, device="cpu")  # all _build reads of a RunContext
+    return _build(cpu, model, impl or params.impl)[0], (1, 1, 28, 28)
 
 
 def train_fashion_mnist(ctx: RunContext, model: str, impl: str | None = None) -> None:

@@ -430,3 +430,99 @@ async def test_an_experiment_asking_for_a_log_loss_axis_gets_it(lab_home: Path) 
         labels = [line.split("┤")[0].strip() for line in plot.rendered.plain.splitlines()
                   if "┤" in line]
         assert labels and all("e" in label for label in labels), labels
+
+
+def screenshots(tmp_path: Path) -> Path:
+    """Where a test saves the SVGs to look at: D2L_LAB_SCREENSHOTS=DIR keeps them."""
+    out = Path(os.environ.get("D2L_LAB_SCREENSHOTS", tmp_path))
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_ctrl_o_shows_the_network_shapes_for_the_form_values(tmp_path: Path,
+                                                                   size: tuple[int, int]) -> None:
+    """Saves an SVG of the panel to look at (see ``screenshots``)."""
+    from tui.screens.shapes import ShapesScreen
+
+    out = screenshots(tmp_path)
+    app = LabApp("mlp", probe=False)
+    async with app.run_test(size=size) as pilot:
+        shapes = app.query_one("#shapes", Button)
+        await set_field(pilot, "num_hiddens", "0")
+        assert not shapes.display  # invalid values have no shapes: the note says what to fix
+        await pilot.press("ctrl+o")
+        assert not isinstance(app.screen, ShapesScreen)
+        await set_field(pilot, "num_hiddens", "64")
+        assert shapes.display
+        await pilot.click("#shapes")
+        screen = app.screen
+        assert isinstance(screen, ShapesScreen)
+        await wait_for(pilot, lambda: screen.rows is not None, 30, "the shapes")
+        assert screen.rows == [("Flatten", (1, 784)), ("Linear", (1, 64)), ("ReLU", (1, 64)),
+                               ("Linear", (1, 10))]
+        await pilot.pause()
+        text = app.export_screenshot()
+        assert "Flatten" in text and "784]" in text and "Shapes" in text
+        app.save_screenshot(f"shapes-{size[0]}x{size[1]}.svg", str(out))
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ShapesScreen)
+        assert app.query_one("#param-num_hiddens", Input).value == "64"
+
+        await pilot.press("ctrl+o")  # its key toggles it too
+        assert isinstance(app.screen, ShapesScreen)
+        await pilot.press("ctrl+o")
+        assert not isinstance(app.screen, ShapesScreen)
+
+        await choose(pilot, "activations")
+        await pilot.press("ctrl+o")
+        screen = app.screen
+        assert isinstance(screen, ShapesScreen)
+        await wait_for(pilot, lambda: screen.rows is not None, 30, "the answer")
+        assert screen.rows == [] and screen.error == "no network to show for activations"
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_after_a_softmax_run_ctrl_g_shows_its_predictions(
+        small_fashion_mnist, tmp_path: Path, size: tuple[int, int]) -> None:
+    """Saves an SVG of the panel to look at (see ``screenshots``)."""
+    from lab.events import Started
+    from tui.messages import RunEvents
+    from tui.screens.predictions import PredictionsScreen
+    from tui.widgets.predictions import PredictionsView
+
+    out = screenshots(tmp_path)
+    app = LabApp("softmax", probe=False)
+    async with app.run_test(size=size) as pilot:
+        assert "Predictions" not in footer_keys(app)
+        await pilot.press("ctrl+g")  # nothing to show yet: nothing happens
+        assert not isinstance(app.screen, PredictionsScreen)
+        await set_field(pilot, "epochs", "1")
+        await run_to_end(pilot)
+        shown = app.predictions
+        assert shown is not None and len(shown.true) == len(shown.images) == 12
+        assert "Predictions" in footer_keys(app)
+        assert any("ctrl+g" in line for line in app.query_one(RunLog).lines_text)
+        app.save_screenshot(f"predictions-key-{size[0]}x{size[1]}.svg", str(out))
+
+        await pilot.press("ctrl+g")
+        assert isinstance(app.screen, PredictionsScreen)
+        await pilot.pause()
+        view = app.screen.query_one(PredictionsView)
+        assert view.scale == 2  # twelve full-size images do not fit either screen
+        app.save_screenshot(f"predictions-{size[0]}x{size[1]}.svg", str(out))
+        wrong = [(t, p) for t, p in zip(shown.true, shown.predicted, strict=True) if t != p]
+        assert f"{12 - len(wrong)}/12" in app.export_screenshot()
+        plain = view.grid.plain
+        assert plain.splitlines()[7].startswith(shown.true[0])  # under the first image
+        assert plain.count("✗") == len(wrong)
+        for t, p in wrong:
+            assert t in plain and f"✗ {p}"[:14] in plain  # at half size, 14 columns a caption
+        await pilot.press("escape")
+        assert not isinstance(app.screen, PredictionsScreen)
+
+        app.post_message(RunEvents([Started("r2", "softmax", {"epochs": 1}, "cpu", 0)]))
+        await pilot.pause()
+        assert app.predictions is None and "Predictions" not in footer_keys(app)  # a new run

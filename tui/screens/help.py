@@ -15,6 +15,8 @@ KEYS = (
     ("ctrl+t", "switch between the Setup and Train tabs"),
     ("ctrl+l", "go to the catalog of experiments"),
     ("ctrl+f", "the plot's next view: the metrics, then each figure of the run, and back"),
+    ("ctrl+o", "the network's output shape after each layer"),
+    ("ctrl+g", "the last run's test images, true and predicted labels"),
     ("↑ ↓  Enter", "in the catalog: move, and choose an experiment"),
     ("Tab  shift+Tab", "next / previous field"),
     ("Enter  ↑ ↓", "on a drop-down (preset, device, choices): open it, pick, confirm"),
