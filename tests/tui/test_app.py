@@ -203,16 +203,22 @@ async def test_a_tiny_linreg_run_finishes_and_is_plotted(lab_home: Path) -> None
     assert store_status(lab_home) == ["finished"]
 
 
+async def start_a_long_run(app: LabApp, pilot: Pilot) -> RunStatus:
+    """linreg-scratch one example per batch for 1000 epochs, once it is really training."""
+    await set_field(pilot, "batch_size", "1")
+    await set_field(pilot, "epochs", "1000")
+    await pilot.press("ctrl+r")
+    status = app.query_one(RunStatus)
+    await wait_for(pilot, lambda: status.state == "running" and status.step > 0, 60,
+                   "the first progress tick")
+    return status
+
+
 @pytest.mark.timeout(90)
 async def test_stop_halts_a_long_run_and_it_is_recorded_as_stopped(lab_home: Path) -> None:
     app = LabApp("linreg-scratch", probe=False)
     async with app.run_test(size=SIZE) as pilot:
-        await set_field(pilot, "batch_size", "1")
-        await set_field(pilot, "epochs", "1000")
-        await pilot.press("ctrl+r")
-        status = app.query_one(RunStatus)
-        await wait_for(pilot, lambda: status.state == "running" and status.step > 0, 60,
-                       "the first progress tick")
+        status = await start_a_long_run(app, pilot)
         app.query_one(TabbedContent).active = "setup"
         app.query_one("#param-lr", Input).focus()  # ctrl+x must stop, not cut, in a field
         await pilot.pause()
@@ -229,11 +235,7 @@ async def test_stop_halts_a_long_run_and_it_is_recorded_as_stopped(lab_home: Pat
 async def test_quitting_while_training_stops_and_records_the_run(lab_home: Path) -> None:
     app = LabApp("linreg-scratch", probe=False)
     async with app.run_test(size=SIZE) as pilot:
-        await set_field(pilot, "batch_size", "1")
-        await set_field(pilot, "epochs", "1000")
-        await pilot.press("ctrl+r")
-        status = app.query_one(RunStatus)
-        await wait_for(pilot, lambda: status.step > 0, 60, "the first progress tick")
+        await start_a_long_run(app, pilot)
         await pilot.press("ctrl+q")  # how fast: benchmarks/startup.py
         await wait_for(pilot, lambda: not app.is_running, 20, "the app to exit")
     assert store_status(lab_home) == ["stopped"]
