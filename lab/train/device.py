@@ -1,9 +1,11 @@
 """Running a network the fast way its device allows, without changing the lesson.
 
-On CUDA: channels_last memory format (the layout tensor-core convolutions want), bfloat16
-autocast (bf16 keeps float32's range, so no loss scaling; the logits go back to float32 for the
-loss) and ``cudnn.benchmark`` (each input shape's fastest convolution algorithm, found once).
-On the CPU the network runs in plain float32, as in the book. ``torch.compile`` works on both.
+channels_last memory format everywhere: the layout tensor-core convolutions want on CUDA, and
+oneDNN's fastest on the CPU (LeNet: 13k -> 19k examples/s on 2 cores); it changes the layout,
+not the arithmetic. On CUDA also bfloat16 autocast (bf16 keeps float32's range, so no loss
+scaling; the logits go back to float32 for the loss) and ``cudnn.benchmark`` (each input shape's
+fastest convolution algorithm, found once). On the CPU the network computes in float32, as in
+the book. ``torch.compile`` works on both.
 """
 
 from __future__ import annotations
@@ -41,13 +43,12 @@ def accelerate(net: nn.Module, device: torch.device, *, bf16: bool, compile: boo
     """Move ``net`` to ``device`` and wrap it; also says in words what is in use."""
     cuda = device.type == "cuda"
     bf16 = bf16 and cuda and torch.cuda.is_bf16_supported()
-    net.to(device)
+    net.to(device, memory_format=torch.channels_last)
     if cuda:
         torch.backends.cudnn.benchmark = True
-        net.to(memory_format=torch.channels_last)
-    used = ["channels_last", "cudnn.benchmark"] if cuda else []
+    used = ["channels_last", "cudnn.benchmark"] if cuda else ["channels_last"]
     used += ["bf16 autocast"] if bf16 else ["float32"]
     used += ["torch.compile"] if compile else []
-    fast = Accelerated(net, device.type, bf16=bf16, channels_last=cuda, compile=compile,
+    fast = Accelerated(net, device.type, bf16=bf16, channels_last=True, compile=compile,
                        eval_batch=eval_batch)
     return fast, ", ".join(used)
