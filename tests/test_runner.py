@@ -29,6 +29,8 @@ def test_linreg_scratch_reproduces_the_book() -> None:
     assert len(losses) == 3 and losses[0] > losses[1] > losses[2]
     assert result.metrics["loss"] < 1e-4
     assert result.metrics["w_error"] < 0.01 and result.metrics["b_error"] < 0.01
+    last_epoch = [e for e in events if isinstance(e, EpochEnd)][-1]
+    assert set(last_epoch.metrics) == {"loss"}  # an emitted event is never changed afterwards
 
 
 def test_linreg_concise_learns() -> None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from lab.events import Ended, Event, Started, from_dict
+from lab.events import Ended, Event, Started
 from lab.spec import Experiment, Params
 from tui.messages import DevicesFound, RunEvents, RunFinished
 
@@ -34,8 +34,7 @@ class EventBatcher:
         self._last = 0.0
 
     def __call__(self, event: Event) -> None:
-        # A copy: events wait here a moment, and a recipe may still mutate what one refers to.
-        self._pending.append(from_dict(event.to_dict()))
+        self._pending.append(event)  # events are not changed once emitted (see end_epoch)
         now = time.monotonic()
         if isinstance(event, Started | Ended) or now - self._last >= self._interval:
             self.flush()
