@@ -78,6 +78,7 @@ class Curve(Event):
     y: list[float]
     xlabel: str = ""
     log_y: bool = False  # values that span decades (gradient norms)
+    log_x: bool = False  # a log-log plot wants both (Zipf's law: frequency against rank)
 
 
 @dataclass
@@ -89,6 +90,17 @@ class Predictions(Event):
     images: list[list[list[int]]]  # N × H × W, 0..255
     true: list[str]
     predicted: list[str]
+
+
+@dataclass
+class Sample(Event):
+    """Text a language model generated after ``prefix`` (the book's ``predict_ch8``), at
+    ``epoch`` of training (0 for a model that is not training: a finished run's checkpoint)."""
+
+    kind: ClassVar[str] = "sample"
+    epoch: int
+    prefix: str
+    text: str  # the prefix followed by what the model wrote
 
 
 @dataclass
@@ -110,7 +122,8 @@ class Ended(Event):
 
 
 _KINDS: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (Started, Progress, EpochEnd, Curve, Predictions, Message, Ended)
+    cls.kind: cls
+    for cls in (Started, Progress, EpochEnd, Curve, Predictions, Sample, Message, Ended)
 }
 
 

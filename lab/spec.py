@@ -169,6 +169,7 @@ class Experiment:
     notes: str = ""  # where the lab differs from the book's code, and why
     demo: bool = False  # a demonstration: no training loop, no checkpoint
     log_loss: bool = False  # plot losses on a log axis, as the book does (yscale='log')
+    unit: str = "examples"  # what the throughput counts: examples/s, or tokens/s for text
 
     def __post_init__(self) -> None:
         # "book" is always the defaults themselves, and "quick" too where the book's run already

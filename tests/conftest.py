@@ -39,3 +39,37 @@ def small_fashion_mnist(fashion_mnist: Path, monkeypatch: pytest.MonkeyPatch) ->
                 fm.Split(test.images[:1000], test.labels[:1000]))
 
     monkeypatch.setattr(fm, "load", small)
+
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+BOOK_TIME_MACHINE = SHARED_DATA / "timemachine.txt"
+
+
+def generated_story(lines: int = 400, seed: int = 0) -> str:
+    """An English-like text for when the book's is missing: a few sentences, shuffled and
+    repeated, so a character model has real words to learn and n-grams to count."""
+    import random
+
+    rng = random.Random(seed)
+    sentences = [
+        "The Time Traveller (for so it will be convenient to speak of him) was expounding",
+        "a recondite matter to us. His grey eyes shone and twinkled, and his usually pale face",
+        "was flushed and animated. The fire burned brightly, and the soft radiance of the lights",
+        "caught the bubbles that flashed and passed in our glasses. -- I saw the time machine!",
+        "It was a glittering metallic framework, scarcely larger than a small clock.",
+    ]
+    return "\n".join(rng.choice(sentences) if i % 7 else "" for i in range(lines)) + "\n"
+
+
+@pytest.fixture
+def time_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """The time machine for the hub: the book's file from ../shared/data when present (returns
+    True: the book's exact numbers apply), else a generated story (returns False)."""
+    if BOOK_TIME_MACHINE.is_file():
+        monkeypatch.setenv("D2L_LAB_DATA", str(SHARED_DATA))
+        return True
+    folder = tmp_path / "generated-text"
+    folder.mkdir()
+    (folder / "timemachine.txt").write_text(generated_story())
+    monkeypatch.setenv("D2L_LAB_DATA", str(folder))
+    return False

@@ -76,11 +76,11 @@ def one_file(id: str, name: str = "a.txt", url: str = "http://127.0.0.1:9/a.txt"
 # --- registry and search -------------------------------------------------------------------------
 
 def test_registry_holds_book_datasets() -> None:
-    for id in ("fashion-mnist", "time_machine", "kaggle-house",
+    for id in ("fashion-mnist", "time-machine", "kaggle-house",
                "fra-eng", "airfoil", "hotdog", "banana-detection", "voc2012", "wikitext-2", "SNLI",
                "bert.small", "bert.base", "ptb"):
         assert id in hub.DATASETS
-    tm = hub.DATASETS["time_machine"].files[0]
+    tm = hub.DATASETS["time-machine"].files[0]
     assert tm.url == hub.DATA_URL + "timemachine.txt"
     assert tm.checksum == "sha1:090b5e7e70c295757f55df93cb0a180b9691891a"
     fm = hub.DATASETS["fashion-mnist"]
@@ -98,7 +98,7 @@ def test_bad_checksum_spec_rejected() -> None:
 
 
 def test_unknown_id_is_a_user_message(env: Path) -> None:
-    with pytest.raises(DataMissing, match="Unknown dataset 'nope'.*time_machine"):
+    with pytest.raises(DataMissing, match="Unknown dataset 'nope'.*time-machine"):
         hub.locate("nope")
 
 
@@ -110,8 +110,8 @@ def test_search_dirs_order(env: Path, tmp_path: Path, monkeypatch: pytest.Monkey
         b / "fashion-mnist", b, b / "FashionMNIST" / "raw",
         env / "fashion-mnist", Path("/usr/share/datasets/fashion-mnist"),
     ]
-    assert hub.search_dirs("time_machine") == [a / "time_machine", a, b / "time_machine", b,
-                                               env / "time_machine"]
+    assert hub.search_dirs("time-machine") == [a / "time-machine", a, b / "time-machine", b,
+                                               env / "time-machine"]
 
 
 def test_env_beats_cache_beats_system(
@@ -325,9 +325,13 @@ def test_import_names_missing_file(env: Path, tmp_path: Path) -> None:
 
 def test_import_plain_dataset(env: Path, tmp_path: Path) -> None:
     (tmp_path / "timemachine.txt").write_text("The Time Traveller")
-    dest = hub.import_dir("time_machine", tmp_path / "timemachine.txt")
+    dest = hub.import_dir("time-machine", tmp_path / "timemachine.txt")
     assert (dest / "timemachine.txt").read_text() == "The Time Traveller"
-    assert hub.locate("time_machine") == dest
+    assert hub.locate("time-machine") == dest
+    (tmp_path / "wells.txt").write_text("a copy under another name")  # one file: any name
+    assert hub.import_dir("time-machine", tmp_path / "wells.txt") == dest
+    assert (dest / "timemachine.txt").read_text() == "a copy under another name"
+    assert "d2l-lab data import time-machine FILE" in hub.how_to_get("time-machine")
 
 
 def test_hub_import_does_not_import_torch() -> None:

@@ -97,7 +97,7 @@ _ALL = (
         _hub_file("kaggle_house_pred_test.csv", "fa19780a7b011d9b009e8bff8e99922a8ee2eb90",
                   451405),
     )),
-    _hub("time_machine", "H. G. Wells, The Time Machine", "timemachine.txt",
+    _hub("time-machine", "H. G. Wells, The Time Machine", "timemachine.txt",
          "090b5e7e70c295757f55df93cb0a180b9691891a", 178979),
     _hub("fra-eng", "English–French sentence pairs (Tatoeba)", "fra-eng.zip",
          "94646ad1522d915e7b0f9296181140edcf86a4f5"),
@@ -209,7 +209,10 @@ def how_to_get(dataset_id: str) -> str:
     ways = [(f"d2l-lab data fetch {ds.id}", f"download{size} into {data_cache() / ds.id}")]
     if ds.apt_package:
         ways.append((f"sudo apt install {ds.apt_package}", "Debian/Ubuntu package"))
-    ways.append((f"d2l-lab data import {ds.id} DIR", "copy it from a folder DIR that holds:"))
+    if len(ds.files) == 1:
+        ways.append((f"d2l-lab data import {ds.id} FILE", "copy it from a local file, the book's"))
+    else:
+        ways.append((f"d2l-lab data import {ds.id} DIR", "copy it from a folder DIR that holds:"))
     width = max(len(cmd) for cmd, _ in ways) + 4
     lines = [f"The dataset '{ds.id}' is not on this machine. Any one of these gets it:"]
     lines += [f"  {cmd.ljust(width)}{why}" for cmd, why in ways]
@@ -307,9 +310,13 @@ def _commit(tmp: Path, dest: Path, name: str) -> None:
 # --- importing ---------------------------------------------------------------------------------
 
 def import_dir(dataset_id: str, src: Path) -> Path:
-    """Copy the dataset's files from a local folder into the cache, all checked before any lands."""
+    """Copy the dataset's files from a local folder into the cache, all checked before any lands.
+
+    A one-file dataset also takes the path of that file under any name (a downloaded copy)."""
     ds = get(dataset_id)
     src = Path(src).expanduser()
+    if src.is_file() and len(ds.files) == 1:
+        return _import_file(ds, src)
     if src.is_file():  # a path to one of the files is as good as its folder
         src = src.parent
     if not src.is_dir():
@@ -331,6 +338,17 @@ def import_dir(dataset_id: str, src: Path) -> Path:
         _validate(ds, dict(zip(found, zip(sources, tmps, strict=True), strict=True)))
         for source, tmp in zip(sources, tmps, strict=True):
             _commit(tmp, dest, source.name)
+    return dest
+
+
+def _import_file(ds: Dataset, src: Path) -> Path:
+    name = ds.files[0].name
+    dest = data_cache() / ds.id
+    dest.mkdir(parents=True, exist_ok=True)
+    with _staged(dest, [name]) as (tmp,):
+        shutil.copyfile(src, tmp)
+        _validate(ds, {name: (src, tmp)})
+        _commit(tmp, dest, name)
     return dest
 
 

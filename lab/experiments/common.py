@@ -7,6 +7,9 @@ from lab.spec import Chapter, Param
 LINEAR = Chapter("linear-networks", "Linear neural networks", "线性神经网络")
 MLP = Chapter("multilayer-perceptrons", "Multilayer perceptrons", "多层感知机")
 CNN = Chapter("convolutional-networks", "Convolutional neural networks", "卷积神经网络")
+RNN = Chapter("recurrent-networks", "Recurrent neural networks", "循环神经网络")
+MODERN_RNN = Chapter("modern-recurrent-networks", "Modern recurrent neural networks",
+                     "现代循环神经网络")
 
 FASHION_MNIST_TRAIN = 60_000
 MAX_EPOCHS = 1000

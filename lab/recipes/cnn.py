@@ -71,8 +71,7 @@ def train_cnn(ctx: RunContext, model: str) -> None:
 
     train, test = fashion_mnist.load(ctx.device, progress=progress)
     net, _ = build_net(p, model)
-    fast, used = accelerate(net, ctx.device, bf16=p.bf16, compile=p.compile,
-                            eval_batch=p.batch_size)
+    fast, used = accelerate(net, ctx.device, bf16=p.bf16, compile=p.compile)
     update = TorchUpdater(torch.optim.SGD(net.parameters(), lr=p.lr))
     ctx.track(net=net, optimizer=update)
     ctx.emit(Message(f"training on {ctx.device} ({used})"))
@@ -80,7 +79,8 @@ def train_cnn(ctx: RunContext, model: str) -> None:
     n = min(p.subset, len(train.labels))
     test_set = (test.images, test.labels)
     fit_classifier(ctx, fast, nn.CrossEntropyLoss(reduction="none"), update,
-                   (train.images[:n], train.labels[:n]), test_set, transform)
+                   (train.images[:n], train.labels[:n]), test_set, transform,
+                   eval_batch=p.batch_size)  # at 224×224, 4096 test images would need tens of GB
     emit_predictions(ctx, fast, test_set, fashion_mnist.CLASSES, transform)
     if model == "batchnorm":
         gamma, beta = first_norm_affine(net)

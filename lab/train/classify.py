@@ -12,7 +12,9 @@ from lab.events import Predictions
 from lab.train.context import RunContext
 from lab.train.loop import end_epoch, run_epoch
 
-EVAL_BATCH = 4096  # evaluation batch size: does not change the result, only the speed
+# Evaluation batch size: it does not change the result, only the speed and the memory held
+# (the CNNs at 224×224 pass their training batch size, known to fit).
+EVAL_BATCH = 4096
 
 
 def as_float_images(images: torch.Tensor) -> torch.Tensor:
@@ -25,11 +27,11 @@ Transform = Callable[[torch.Tensor], torch.Tensor]  # uint8 images -> the networ
 
 @torch.no_grad()
 def accuracy(net: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-             transform: Transform = as_float_images) -> torch.Tensor:
+             transform: Transform = as_float_images, batch: int = EVAL_BATCH) -> torch.Tensor:
     """Fraction of correct predictions, as a tensor on the device (no host sync)."""
     net.eval()
     correct = torch.zeros((), device=labels.device)
-    for x, y in zip(images.split(EVAL_BATCH), labels.split(EVAL_BATCH), strict=True):
+    for x, y in zip(images.split(batch), labels.split(batch), strict=True):
         correct += (net(transform(x)).argmax(dim=1) == y).sum()
     return correct / len(labels)
 
@@ -54,9 +56,10 @@ def fit_classifier(
     train: tuple[torch.Tensor, torch.Tensor],
     test: tuple[torch.Tensor, torch.Tensor],
     transform: Transform = as_float_images,
+    eval_batch: int = EVAL_BATCH,
 ) -> None:
     """``transform`` turns a batch of uint8 images into the network's input on the device
-    (scaling to [0, 1], and resizing for the CNNs)."""
+    (scaling to [0, 1], and resizing for the CNNs); ``eval_batch`` is the test batch size."""
     p = ctx.params
     images, labels = train
     n = len(labels)
@@ -82,5 +85,5 @@ def fit_classifier(
         end_epoch(ctx, monitor, {
             "train_loss": loss_sum / n,
             "train_acc": correct / n,
-            "test_acc": accuracy(net, *test, transform),
+            "test_acc": accuracy(net, *test, transform, eval_batch),
         })

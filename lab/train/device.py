@@ -15,31 +15,24 @@ from torch import nn
 
 
 class Accelerated(nn.Module):
-    """Calls ``net`` with the device's options; checkpoints should save ``net`` itself.
-
-    Without gradients (evaluation), large batches go through in slices of ``eval_batch``:
-    ``accuracy`` evaluates thousands of images at once, which at 224×224 would hold tens of GB of
-    activations; the training batch size is known to fit, and slices do not change the result.
-    """
+    """Calls ``net`` with the device's options; checkpoints should save ``net`` itself."""
 
     def __init__(self, net: nn.Module, device_type: str, *, bf16: bool = False,
-                 channels_last: bool = False, compile: bool = False, eval_batch: int = 256):
+                 channels_last: bool = False, compile: bool = False):
         super().__init__()
         self.net = torch.compile(net) if compile else net
         self.device_type, self.bf16 = device_type, bf16
-        self.channels_last, self.eval_batch = channels_last, eval_batch
+        self.channels_last = channels_last
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        if not torch.is_grad_enabled() and len(X) > self.eval_batch:
-            return torch.cat([self(x) for x in X.split(self.eval_batch)])
         if self.channels_last:
             X = X.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.bf16):
             return self.net(X).float()
 
 
-def accelerate(net: nn.Module, device: torch.device, *, bf16: bool, compile: bool,
-               eval_batch: int) -> tuple[Accelerated, str]:
+def accelerate(net: nn.Module, device: torch.device, *, bf16: bool,
+               compile: bool) -> tuple[Accelerated, str]:
     """Move ``net`` to ``device`` and wrap it; also says in words what is in use."""
     cuda = device.type == "cuda"
     bf16 = bf16 and cuda and torch.cuda.is_bf16_supported()
@@ -49,6 +42,5 @@ def accelerate(net: nn.Module, device: torch.device, *, bf16: bool, compile: boo
     used = ["channels_last", "cudnn.benchmark"] if cuda else ["channels_last"]
     used += ["bf16 autocast"] if bf16 else ["float32"]
     used += ["torch.compile"] if compile else []
-    fast = Accelerated(net, device.type, bf16=bf16, channels_last=True, compile=compile,
-                       eval_batch=eval_batch)
+    fast = Accelerated(net, device.type, bf16=bf16, channels_last=True, compile=compile)
     return fast, ", ".join(used)
