@@ -7,7 +7,7 @@ text drawn by us above it: plotext's boxed legend covers the curves on an 80-col
 plotext 6 keeps one global figure: build one chart at a time, start to end, on one thread. Its
 quirks (6.1), found the hard way:
 - a log ruler with explicit ticks is mis-scaled, and its automatic log ticks read 0.7943; so we
-  plot log10(y) on a linear axis and write our own 1eN ticks;
+  plot log10(y) (and log10(x)) on a linear axis and write our own 1eN ticks;
 - explicit ticks widen the axis to include them, so ticks must lie inside the data's range;
 - a limit drops the points outside it (and so narrows the other axis): never clip data with one.
 """
@@ -109,24 +109,35 @@ def metrics_chart(series: Mapping[str, Points], batch: Points, width: int, heigh
 
 def figure_chart(curves: Iterable[Curve], width: int, height: int) -> str:
     """One figure: its curves as braille lines over round ticks, the x label under the axis, y on
-    a log axis when a curve asks (``log_y``; values ≤ 0 have no place there and are left out)."""
+    a log axis when a curve asks (``log_y``), x too (``log_x``); values ≤ 0 have no place on a
+    log axis and are left out."""
     curves = list(curves)
-    log = any(c.log_y for c in curves)
+    log_y = any(c.log_y for c in curves)
+    log_x = any(c.log_x for c in curves)
     fig = _start(width, height, next((c.xlabel for c in curves if c.xlabel), ""))
     xs: list[float] = []
     ys: list[float] = []
     for curve in curves:
         points = [p for p in _finite(list(zip(curve.x, curve.y, strict=False)))
-                  if p[1] > 0 or not log]
-        if points:
-            _line(fig, thin(points, 2 * width), colors(c.series for c in curves)[curve.series],
-                  log=log)
-            xs += [x for x, _ in points]
-            ys += [y for _, y in points]
+                  if (p[1] > 0 or not log_y) and (p[0] > 0 or not log_x)]
+        if not points:
+            continue
+        if log_x:
+            points = [(math.log10(x), y) for x, y in points]
+        # On a log axis the points crowd to the right: thinning runs of them by count would
+        # make one point of Zipf's whole head, so there they are thinned by column.
+        drawn = thin_columns(points, 2 * width) if log_x else thin(points, 2 * width)
+        _line(fig, drawn, colors(c.series for c in curves)[curve.series], log=log_y)
+        xs += [x for x, _ in points]
+        ys += [y for _, y in points]
     if xs:
-        integer = all(float(x).is_integer() for x in xs)
-        fig.ruler("x").ticks(*nice_ticks(min(xs), max(xs), _most_x(width), integer=integer))
-        _y_ticks(fig, ys, log, height)
+        if log_x:
+            ticks = log_ticks(min(xs), max(xs), _most_x(width))
+        else:
+            integer = all(float(x).is_integer() for x in xs)
+            ticks = nice_ticks(min(xs), max(xs), _most_x(width), integer=integer)
+        fig.ruler("x").ticks(*ticks)
+        _y_ticks(fig, ys, log_y, height)
     return fig.build().string()
 
 
@@ -228,6 +239,19 @@ def thin(points: Points, most: int) -> Points:
         return points
     chunks = (points[i:i + size] for i in range(0, len(points), size))
     return [(sum(p[0] for p in c) / len(c), sum(p[1] for p in c) / len(c)) for c in chunks]
+
+
+def thin_columns(points: Points, columns: int) -> Points:
+    """Points that fall in the same of ``columns`` equal slices of the x range, one after
+    another, become their mean: dense stretches thin out, sparse ones keep every point."""
+    xs = [x for x, _ in points]
+    lo, hi = min(xs), max(xs)
+    if len(points) <= columns or not hi > lo:
+        return thin(points, columns)
+    slot = [min(int((x - lo) / (hi - lo) * columns), columns - 1) for x in xs]
+    runs = [list(run) for _, run in itertools.groupby(range(len(points)), key=slot.__getitem__)]
+    return [(sum(xs[i] for i in run) / len(run), sum(points[i][1] for i in run) / len(run))
+            for run in runs]
 
 
 def _finite(points: Points) -> Points:

@@ -93,6 +93,23 @@ class Predictions(Event):
 
 
 @dataclass
+class Heatmap(Event):
+    """A matrix to draw as a heatmap, e.g. attention weights: ``matrix[i][j]`` is how much
+    query ``rows[i]`` attends to key ``cols[j]``. A later heatmap with the same ``group`` and
+    ``title`` replaces the earlier one, so a running model's attention updates in place."""
+
+    kind: ClassVar[str] = "heatmap"
+    group: str  # a family browsed together, e.g. "encoder self-attention"
+    title: str  # this matrix within it, e.g. "layer 1, head 2"
+    matrix: list[list[float]]
+    rows: list[str]  # a label per row (queries: tokens or positions)
+    cols: list[str]  # a label per column (keys)
+    ylabel: str = "queries"
+    xlabel: str = "keys"
+    epoch: int = 0  # when it was drawn (0: after training)
+
+
+@dataclass
 class Sample(Event):
     """Text a language model generated after ``prefix`` (the book's ``predict_ch8``), at
     ``epoch`` of training (0 for a model that is not training: a finished run's checkpoint)."""
@@ -123,7 +140,8 @@ class Ended(Event):
 
 _KINDS: dict[str, type[Event]] = {
     cls.kind: cls
-    for cls in (Started, Progress, EpochEnd, Curve, Predictions, Sample, Message, Ended)
+    for cls in (Started, Progress, EpochEnd, Curve, Heatmap, Predictions, Sample, Message,
+                Ended)
 }
 
 

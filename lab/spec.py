@@ -170,6 +170,9 @@ class Experiment:
     demo: bool = False  # a demonstration: no training loop, no checkpoint
     log_loss: bool = False  # plot losses on a log axis, as the book does (yscale='log')
     unit: str = "examples"  # what the throughput counts: examples/s, or tokens/s for text
+    # A language model: it emits Sample events while training, and its recipe module offers
+    # load_generator(run_dir) to write text after any prefix from a finished run's checkpoint.
+    writes_text: bool = False
 
     def __post_init__(self) -> None:
         # "book" is always the defaults themselves, and "quick" too where the book's run already

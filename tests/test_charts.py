@@ -15,6 +15,7 @@ from lab.charts import (
     metrics_chart,
     metrics_legend,
     nice_ticks,
+    thin_columns,
 )
 from lab.events import Curve, EpochEnd, Progress
 from lab.plotdata import Decimated, RunPlots
@@ -69,6 +70,36 @@ def test_a_figure_with_log_y_has_1eN_ticks_and_leaves_out_what_a_log_cannot_show
     chart = figure_chart(curves, 60, 16)
     assert "1e0" in y_labels(chart) and "1e-6" in y_labels(chart)
     assert plain(chart).splitlines()[-1].strip() == "layer"
+
+
+def test_a_log_log_figure_has_powers_of_ten_on_both_axes() -> None:
+    ranks = list(range(-1, 20_001))  # rank 0 and -1 have no place on a log axis
+    zipf = [Curve("Zipf's law", "unigram", ranks, [2000 / max(r, 1) for r in ranks],
+                  xlabel="rank", log_x=True, log_y=True)]
+    text = plain(figure_chart(zipf, 80, 16))
+    assert text.splitlines()[-2].split() == ["1e0", "1e1", "1e2", "1e3", "1e4"]
+    assert text.splitlines()[-1].strip() == "rank"
+    labels = y_labels(figure_chart(zipf, 80, 16))
+    assert "1e0" in labels and all(re.fullmatch(r"1e-?\d", label) for label in labels), labels
+    # 1/rank is a straight line on log-log axes: one braille run per column, corner to corner
+    rows = [line.split("│")[1] if "│" in line else line.split("┤")[1]
+            for line in text.splitlines()[:-3]]
+    first = [i for i, row in enumerate(rows) if BRAILLE.search(row[:2])]
+    last = [i for i, row in enumerate(rows) if BRAILLE.search(row[-3:])]
+    assert first and last and first[0] <= 1 and last[-1] >= len(rows) - 2
+
+
+def test_log_x_without_log_y_and_thinning_by_column() -> None:
+    xs = [10 ** (k / 100) for k in range(501)]
+    chart = figure_chart([Curve("f", "s", xs, [math.log10(x) for x in xs], log_x=True)], 60, 12)
+    assert plain(chart).splitlines()[-1].split() == ["1e0", "1e1", "1e2", "1e3", "1e4", "1e5"]
+    assert y_labels(chart) and not any("e" in label for label in y_labels(chart))  # linear y
+    points = [(math.log10(r), 1.0 / r) for r in range(1, 10_001)]
+    thinned = thin_columns(points, 160)
+    assert len(thinned) <= 160
+    assert thinned[:3] == points[:3]  # the head keeps every point: ranks 1, 2, 3 are columns
+    assert thinned[-1][0] > 3.97  # and the tail is averaged, not cut
+    assert thin_columns(points[:10], 160) == points[:10]
 
 
 def test_a_figure_has_round_ticks() -> None:

@@ -7,6 +7,7 @@ the order of tokens with equal counts (first seen first), so indices match the b
 
 from __future__ import annotations
 
+import io
 import re
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
@@ -21,8 +22,11 @@ UNK = "<unk>"
 
 def clean_lines(text: str) -> list[str]:
     """The book's ``read_time_machine`` on a text: each line's runs of non-letters become one
-    space, then the line is stripped and lower-cased (blank lines stay, as empty strings)."""
-    return [re.sub("[^A-Za-z]+", " ", line).strip().lower() for line in text.splitlines()]
+    space, then the line is stripped and lower-cased (blank lines stay, as empty strings).
+    Lines end where the book's ``readlines()`` ends them, at \\n, \\r\\n or \\r only
+    (``str.splitlines`` would also split at form feeds and Unicode line separators)."""
+    return [re.sub("[^A-Za-z]+", " ", line).strip().lower()
+            for line in io.StringIO(text, newline=None)]
 
 
 def read_time_machine(progress: hub.Progress | None = None) -> list[str]:
