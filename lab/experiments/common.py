@@ -10,6 +10,7 @@ CNN = Chapter("convolutional-networks", "Convolutional neural networks", "卷积
 RNN = Chapter("recurrent-networks", "Recurrent neural networks", "循环神经网络")
 MODERN_RNN = Chapter("modern-recurrent-networks", "Modern recurrent neural networks",
                      "现代循环神经网络")
+ATTENTION = Chapter("attention-mechanisms", "Attention mechanisms", "注意力机制")
 
 FASHION_MNIST_TRAIN = 60_000
 MAX_EPOCHS = 1000

@@ -16,9 +16,11 @@ MASKED = -1e6  # the book's fill value: exp() of it underflows to 0 in the softm
 
 def sequence_mask(X: torch.Tensor, valid_len: torch.Tensor, value: float = 0.0) -> torch.Tensor:
     """Set the entries of each row of X past its valid length to ``value`` (a copy):
-    ``sequence_mask([[1,2,3],[4,5,6]], [1,2])`` → ``[[1,0,0],[4,5,0]]``."""
+    ``sequence_mask([[1,2,3],[4,5,6]], [1,2])`` → ``[[1,0,0],[4,5,0]]``. Along axis 1: in a
+    (batch, steps, features) X the steps past the length are masked whole."""
     maxlen = X.size(1)
     keep = torch.arange(maxlen, device=X.device)[None, :] < valid_len[:, None]
+    keep = keep.reshape(*keep.shape, *(1,) * (X.dim() - 2))
     return X.masked_fill(~keep, value)
 
 
