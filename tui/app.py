@@ -19,10 +19,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Static, TabbedContent, TabPane
 
 from lab import catalog
-from lab.events import Predictions, Started
+from lab.events import Heatmap, Predictions, Started
 from lab.spec import Experiment, ParamError
-from tui.messages import DevicesFound, RunEvents, RunFinished
-from tui.run import RunHandle, probe_devices
+from tui.messages import DevicesFound, RunEvents, RunFinished, TextWritten
+from tui.run import RunHandle, probe_devices, write_text
 from tui.screens.help import HelpScreen
 from tui.screens.panel import PanelScreen
 from tui.screens.predictions import PredictionsScreen
@@ -30,8 +30,10 @@ from tui.screens.shapes import ShapesScreen
 from tui.widgets.catalog import CatalogTree
 from tui.widgets.description import Description, Heading
 from tui.widgets.form import ParamForm
+from tui.widgets.heatmap import HeatmapView
 from tui.widgets.plot import VIEW_KEY, LivePlot
 from tui.widgets.runlog import RunLog
+from tui.widgets.samples import CHARS, SampleView
 from tui.widgets.status import RunStatus
 
 QUIT_WAIT = 1.5  # seconds quitting waits for a run to record itself as stopped
@@ -67,7 +69,8 @@ class LabApp(App[None]):
         self.handle: RunHandle | None = None
         self.painted_at: float | None = None  # monotonic time of the first paint
         self.predictions: Predictions | None = None  # the latest run's, if it drew any
-        self.predictions_run = ""
+        self.run_id = ""  # the latest run's
+        self._maps_auto: bool | None = None  # heatmaps shown by themselves; False: user chose
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -88,6 +91,8 @@ class LabApp(App[None]):
                         yield Static("", id="form-note")
                 with TabPane("Train", id="train"):
                     yield LivePlot(id="plot")
+                    yield HeatmapView(id="heatmaps")
+                    yield SampleView(id="samples")
                     yield RunStatus(id="status")
                     yield RunLog(id="log")
         yield Footer(show_command_palette=False, compact=True)
@@ -132,6 +137,8 @@ class LabApp(App[None]):
         self.experiment = exp
         self.query_one(Heading).show(exp)
         self.query_one(Description).show(exp)
+        if not self.running:  # a running language model keeps its samples in view
+            self.query_one(SampleView).display = exp.writes_text
         holder = self.query_one("#form-holder")
         await holder.remove_children()
         await holder.mount(ParamForm(exp, devices=self.devices, device=device))
@@ -169,8 +176,8 @@ class LabApp(App[None]):
         if action == "stop":
             return True if self.running else None
         if action == "next_view":
-            plots = self.query(LivePlot)
-            return bool(plots) and len(plots.first().views) > 1
+            plots, maps = self.query(LivePlot), self.query(HeatmapView)
+            return bool(plots) and len(plots.first().views) + bool(maps.first().data) > 1
         if action == "predictions":
             return self.predictions is not None
         return True
@@ -203,7 +210,13 @@ class LabApp(App[None]):
         epochs = params.get("epochs")
         self.query_one(LivePlot).reset(epochs if isinstance(epochs, int) else None, waiting=True,
                                        log_loss=exp.log_loss)
-        self.query_one(RunStatus).set_state("starting", f"{exp.id} · loading torch", fresh=True)
+        self.query_one(HeatmapView).reset()
+        self._show_heatmaps(False)
+        self._maps_auto = None
+        self.query_one(SampleView).display = exp.writes_text
+        status = self.query_one(RunStatus)
+        status.unit = "tok" if exp.unit == "tokens" else "ex"
+        status.set_state("starting", f"{exp.id} · loading torch", fresh=True)
         self.query_one(TabbedContent).active = "train"
         self.handle.start()
         self._sync_controls()
@@ -215,19 +228,30 @@ class LabApp(App[None]):
 
     def on_run_events(self, message: RunEvents) -> None:
         plot, status = self.query_one(LivePlot), self.query_one(RunStatus)
-        log = self.query_one(RunLog)
-        views, predictions = len(plot.views), self.predictions
+        log, samples = self.query_one(RunLog), self.query_one(SampleView)
+        maps = self.query_one(HeatmapView)
+        views, predictions, had_maps = len(plot.views), self.predictions, bool(maps.data)
         for event in message.events:
             plot.add(event)
+            maps.add(event)
             status.add(event)
             log.add(event)
-            if isinstance(event, Started):
-                self.predictions, self.predictions_run = None, event.run_id
+            samples.add(event)
+            if isinstance(event, Heatmap) and not had_maps:
+                had_maps = True
+                log.note(f"heatmaps ({event.group}, …): {VIEW_KEY} shows them", "dim")
+            elif isinstance(event, Started):
+                self.predictions, self.run_id = None, event.run_id
             elif isinstance(event, Predictions):
                 self.predictions = event
                 log.note("test images and their predicted labels: ctrl+g shows them", "dim")
+        # Heatmaps take the view while they are all a run has drawn (a demo of heatmaps), until
+        # the user picks a view or a curve comes.
+        if self._maps_auto is not False and had_maps:
+            self._maps_auto = not plot.has_data
+            self._show_heatmaps(self._maps_auto)
         # The Figure and Predictions keys show once there is something to go to.
-        if len(plot.views) != views or self.predictions is not predictions:
+        if len(plot.views) != views or self.predictions is not predictions or had_maps:
             self.refresh_bindings()
 
     def on_run_finished(self, message: RunFinished) -> None:
@@ -239,6 +263,18 @@ class LabApp(App[None]):
             log.note(f"saved as {message.result.run_id}", "dim")
         self._sync_controls()
 
+    def on_sample_view_write(self, message: SampleView.Write) -> None:
+        """Let the latest run's model write after the prefix typed in the box."""
+        result = self.handle.result if self.handle is not None else None
+        if result is not None:
+            write_text(self.post_message, self.handle.experiment, result.run_dir,
+                       message.prefix, CHARS)
+
+    def on_text_written(self, message: TextWritten) -> None:
+        self.query_one(SampleView).written(message.prefix, message.text, message.error)
+        if not message.error:
+            self.query_one(RunLog).note(f"you asked: {message.text}")
+
     # -- navigation ---------------------------------------------------------------------------
 
     def action_switch_tab(self) -> None:
@@ -249,11 +285,29 @@ class LabApp(App[None]):
         self.query_one(CatalogTree).focus()
 
     def action_next_view(self) -> None:
-        """The plot's next view (metrics → each figure → metrics); from Setup, first the plot."""
+        """The next view: the metrics, each figure, the heatmaps, and round again; from Setup,
+        first the Train tab as it was."""
         tabs = self.query_one(TabbedContent)
         if tabs.active == "train":
-            self.query_one(LivePlot).next_view()
+            self._maps_auto = False
+            plot, maps = self.query_one(LivePlot), self.query_one(HeatmapView)
+            if maps.display:
+                self._show_heatmaps(False)
+                plot.view = None
+                plot.redraw()
+            elif maps.data and plot.current == plot.views[-1]:
+                self._show_heatmaps(True)
+            else:
+                plot.next_view()
         tabs.active = "train"
+
+    def _show_heatmaps(self, show: bool) -> None:
+        """Heatmaps in the plot's place (they need its room), focused so their keys work."""
+        maps = self.query_one(HeatmapView)
+        if show and not maps.display:
+            maps.focus()
+        maps.display = show
+        self.query_one(LivePlot).display = not show
 
     def action_shapes(self) -> None:
         """The network of the experiment on the form, for the form's values (ctrl+o again or
@@ -273,7 +327,7 @@ class LabApp(App[None]):
     def action_predictions(self) -> None:
         """The latest run's test images with true and predicted labels."""
         if not self._close_panel(PredictionsScreen) and self.predictions is not None:
-            self.push_screen(PredictionsScreen(self.predictions, self.predictions_run))
+            self.push_screen(PredictionsScreen(self.predictions, self.run_id))
 
     def _close_panel(self, kind: type[PanelScreen]) -> bool:
         """Close the panel on top; True if it was a ``kind`` (its key toggles it)."""

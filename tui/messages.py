@@ -32,3 +32,12 @@ class DevicesFound(Message):
     def __init__(self, devices: list[tuple[str, str]]) -> None:
         super().__init__()
         self.devices = devices
+
+
+class TextWritten(Message):
+    """What a trained language model wrote after ``prefix`` (``text`` includes the prefix), or
+    why it could not (``error``)."""
+
+    def __init__(self, prefix: str, text: str = "", error: str = "") -> None:
+        super().__init__()
+        self.prefix, self.text, self.error = prefix, text, error

@@ -1,4 +1,4 @@
-"""The run thread and the device probe: the only places the TUI touches torch (lazily).
+"""The run thread, the device probe and text writing: the only places the TUI touches torch.
 
 Runs use a daemon thread rather than a Textual thread worker: those live in asyncio's default
 executor, which the interpreter joins at exit, so a batch that will not end (a slow download, a
@@ -8,14 +8,16 @@ the run to record itself as stopped, then leaves regardless.
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from lab.events import Ended, Event, Started
 from lab.spec import Experiment, Params
-from tui.messages import DevicesFound, RunEvents, RunFinished
+from tui.messages import DevicesFound, RunEvents, RunFinished, TextWritten
 
 Post = Callable[[Any], object]
 
@@ -103,5 +105,26 @@ def probe_devices(post: Post) -> threading.Thread:
         post(DevicesFound(found))
 
     thread = threading.Thread(target=main, name="d2l-lab-devices", daemon=True)
+    thread.start()
+    return thread
+
+
+def write_text(post: Post, experiment: Experiment, run_dir: Path, prefix: str,
+               chars: int) -> threading.Thread:
+    """Let a finished run's language model write ``chars`` characters after ``prefix``, in a
+    daemon thread (loading the checkpoint imports torch); posts TextWritten."""
+
+    def main() -> None:
+        try:
+            recipe = importlib.import_module(experiment.entry.partition(":")[0])
+            text = recipe.load_generator(run_dir)(prefix, chars)
+        except (OSError, ValueError) as err:  # no checkpoint, not a language model, bad prefix
+            post(TextWritten(prefix, error=str(err)))
+        except Exception as err:  # a lab bug: say what, keep the app
+            post(TextWritten(prefix, error=f"{type(err).__name__}: {err}"))
+        else:
+            post(TextWritten(prefix, text))
+
+    thread = threading.Thread(target=main, name="d2l-lab-write", daemon=True)
     thread.start()
     return thread

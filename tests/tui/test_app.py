@@ -528,3 +528,50 @@ async def test_after_a_softmax_run_ctrl_g_shows_its_predictions(
         app.post_message(RunEvents([Started("r2", "softmax", {"epochs": 1}, "cpu", 0)]))
         await pilot.pause()
         assert app.predictions is None and "Predictions" not in footer_keys(app)  # a new run
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_heatmaps_of_a_demo_show_at_once_and_browse(tmp_path: Path,
+                                                           size: tuple[int, int]) -> None:
+    """attention-scoring draws only heatmaps: they take the plot's place when they come."""
+    from tui.widgets.heatmap import HeatmapView
+
+    out = Path(os.environ.get("D2L_LAB_SCREENSHOTS", tmp_path))
+    out.mkdir(parents=True, exist_ok=True)
+    app = LabApp("attention-scoring", probe=False)
+    async with app.run_test(size=size) as pilot:
+        await run_to_end(pilot)
+        maps, plot = app.query_one(HeatmapView), app.query_one(LivePlot)
+        assert maps.display and not plot.display and app.focused is maps
+        first = maps.current
+        assert first is not None and len(first.matrix[0]) == 10
+        app.save_screenshot(f"heatmaps-{size[0]}x{size[1]}.svg", str(out))
+        await pilot.press("right_square_bracket")  # the next map: the other scoring function
+        assert maps.current is not None and maps.current.title != first.title
+        await pilot.press("down")  # the cursor reads a value
+        assert "→" in maps.status
+        await pilot.press("ctrl+f")  # round to the plot, then back
+        assert plot.display and not maps.display
+        await pilot.press("ctrl+f")
+        assert maps.display
+        assert any("heatmaps (" in line for line in app.query_one(RunLog).lines_text)
+
+
+@pytest.mark.timeout(90)
+async def test_heatmaps_come_after_the_figures_in_the_ctrl_f_cycle() -> None:
+    from tui.widgets.heatmap import HeatmapView
+
+    app = LabApp("nadaraya-watson", probe=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await run_to_end(pilot)
+        maps, plot = app.query_one(HeatmapView), app.query_one(LivePlot)
+        assert plot.display and not maps.display  # it has curves: they stay in view
+        assert len(maps.data) >= 3 and "Figure" in footer_keys(app)
+        for _ in plot.views[:-1]:
+            await pilot.press("ctrl+f")
+            assert plot.display
+        await pilot.press("ctrl+f")
+        assert maps.display and maps.current is not None
+        await pilot.press("ctrl+f")
+        assert plot.display and plot.current == plot.views[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import RichLog
 
-from lab.events import Curve, Ended, EpochEnd, Event, Message, Started
+from lab.events import Curve, Ended, EpochEnd, Event, Message, Sample, Started
 from lab.plotdata import shows_epoch
 from tui.widgets.status import STATE_STYLES, clock
 
@@ -44,6 +44,8 @@ class RunLog(RichLog):
                 self.note(f"epoch {event.epoch}: {metrics_text(event.metrics)}")
         elif isinstance(event, Message):
             self.note(event.text, LEVEL_STYLES.get(event.level, ""))
+        elif isinstance(event, Sample):
+            self.note(f"epoch {event.epoch}: {event.text}" if event.epoch else event.text)
         elif isinstance(event, Curve):
             if (event.figure, event.series) not in self.plotted:  # live figures redraw often
                 self.plotted.add((event.figure, event.series))

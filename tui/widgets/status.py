@@ -34,6 +34,8 @@ def rate(per_sec: float) -> str:
 
 
 class RunStatus(Static):
+    unit = "ex"  # what the throughput counts: "ex" (examples) or "tok" (tokens)
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._clear("idle", "ctrl+r runs the selected experiment")
@@ -87,7 +89,7 @@ class RunStatus(Static):
         if self.steps:
             parts.append(f" · step {self.step}/{self.steps}")
         if self.per_sec:
-            parts.append(f" · {rate(self.per_sec)} ex/s")
+            parts.append(f" · {rate(self.per_sec)} {self.unit}/s")
         if self.elapsed:
             parts.append(f" · {clock(self.elapsed)}")
         eta = self.eta
