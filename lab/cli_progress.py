@@ -13,7 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.text import Text
 
 from lab.charts import figure_chart, figure_legend, metrics_legend
-from lab.events import Ended, EpochEnd, Event, Message, Started
+from lab.events import Ended, EpochEnd, Event, Message, Sample, Started
 from lab.events import Progress as ProgressEvent
 from lab.plotdata import RunPlots, shows_epoch
 from lab.spec import Experiment
@@ -57,6 +57,9 @@ class RichSink:
                             TextColumn("{task.fields[speed]}"), TimeRemainingColumn(),
                             console=console, transient=True)
         self.task = self.bar.add_task("", total=None, loss="-", speed="")
+        unit = experiment.unit
+        self.speed_column = f"{unit}/s"  # examples/s, or tokens/s for text
+        self.speed_short = "ex/s" if unit == "examples" else self.speed_column
 
     def __enter__(self) -> RichSink:
         self.bar.start()
@@ -96,15 +99,18 @@ class RichSink:
             loss = format_value(event.losses[-1]) if event.losses else "-"
             self.bar.update(self.task, description=f"epoch {event.epoch}/{event.epochs}",
                             total=event.steps, completed=event.step, loss=loss,
-                            speed=f"{event.examples_per_sec:,.0f} ex/s")
+                            speed=f"{event.examples_per_sec:,.0f} {self.speed_short}")
         elif isinstance(event, EpochEnd) and shows_epoch(event.epoch, event.epochs):
-            names = ["epoch", *event.metrics, "examples/s", "time"]
+            names = ["epoch", *event.metrics, self.speed_column, "time"]
             if names != self.header:  # the first row, or new metrics (house prices' next fold)
                 self.header = names
                 self.widths = [max(self.COLUMN, len(name) + 2) for name in names]
                 self._row(names)
             self._row([str(event.epoch), *map(format_value, event.metrics.values()),
                        f"{event.examples_per_sec:,.0f}", f"{event.elapsed:.1f}s"])
+        elif isinstance(event, Sample):
+            line = Text(f"epoch {event.epoch}  ", style="dim")
+            self.console.print(line.append(event.text, style="italic"), highlight=False)
         elif isinstance(event, Message):
             style = {"warning": "yellow", "error": "red"}.get(event.level, "")
             self.console.print(Text(event.text, style=style))

@@ -19,6 +19,18 @@ def lab_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
+def one_thread():
+    """Tiny models gain nothing from a second thread, and on a busy machine its waits at every
+    small operation make them many times slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def fashion_mnist() -> Path:
     """The real Fashion-MNIST from Debian's dataset-fashion-mnist; skips (visibly) without it."""
     if not (SYSTEM_FASHION_MNIST / "train-images-idx3-ubyte.gz").exists():

@@ -575,3 +575,33 @@ async def test_heatmaps_come_after_the_figures_in_the_ctrl_f_cycle() -> None:
         assert maps.display and maps.current is not None
         await pilot.press("ctrl+f")
         assert plot.display and plot.current == plot.views[0]
+
+
+@pytest.mark.timeout(120)
+async def test_a_language_model_shows_its_samples_and_writes_after_a_prefix(
+        time_machine: bool, tmp_path: Path) -> None:
+    from tui.widgets.samples import SampleView
+
+    app = LabApp("rnn", probe=False)
+    async with app.run_test(size=SIZE) as pilot:
+        samples = app.query_one(SampleView)
+        assert samples.display and samples.prefix_box.disabled  # nothing to write with yet
+        await set_field(pilot, "epochs", "20")
+        await set_field(pilot, "num_hiddens", "32")
+        await run_to_end(pilot)
+        shown = str(app.query_one("#sample-text", Static).render())
+        assert shown.startswith("epoch 20 ") and "traveller" in shown
+        assert "tok/s" in str(app.query_one(RunStatus).render())
+        assert not samples.prefix_box.disabled
+        app.save_screenshot("samples-80x24.svg", os.environ.get("D2L_LAB_SCREENSHOTS",
+                                                                 str(tmp_path)))
+        samples.prefix_box.focus()
+        await pilot.press(*"the time", "enter")
+        await wait_for(pilot, lambda: any(line.startswith("you asked: the time")
+                                          for line in app.query_one(RunLog).lines_text),
+                       30, "the model to write")
+        shown = str(app.query_one("#sample-text", Static).render())
+        assert shown.startswith("you asked: the time") and len(shown) > len("you asked: ") + 50
+        await pilot.press(*"!", "enter")  # a character the model does not know: it says so
+        await wait_for(pilot, lambda: "does not know" in str(
+            app.query_one("#sample-text", Static).render()), 30, "the refusal")

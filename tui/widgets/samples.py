@@ -12,8 +12,8 @@ from textual.widgets import Input, Static
 from lab.events import Ended, Event, Sample, Started
 
 CHARS = 100  # how much the model writes after a prefix typed in the box
-WAITING = "the run's model writes after a prefix here once it ends (Stop keeps it)"
-READY = "a prefix, then Enter: the trained model writes 100 characters after it"
+WAITING = "once the run ends, type a prefix here: the model goes on"
+READY = "type a prefix, Enter: the model writes 100 characters on"
 
 
 def sample_text(prefix: str, text: str, label: str) -> Text:
