@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lab import catalog
+from lab.cli_heatmaps import heatmaps_command
 from lab.spec import SEED, Experiment, ParamError, Params, parse_assignments
 
 app = typer.Typer(
@@ -30,7 +31,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Datasets: where they are, fetching and importing them.")
 app.add_typer(data_app, name="data")
-runs_app = typer.Typer(help="Recorded runs: list them, show one.")
+runs_app = typer.Typer(help="Recorded runs: list them, show one, its heatmaps, let a language "
+                       "model write.")
 app.add_typer(runs_app, name="runs")
 
 out = Console()
@@ -322,6 +324,34 @@ def runs_show(
         _print_predictions(store.run_dir(record.id))
 
 
+@runs_app.command("predict")
+def runs_predict(
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    prefix: Annotated[str, typer.Option(help="The text the model continues.")] = "time traveller",
+    chars: Annotated[int, typer.Option(min=0, max=100_000, help="How many to write.")] = 50,
+) -> None:
+    """Let a language model run (rnn-scratch … bi-rnn) continue a prefix, as predict_ch8."""
+    from lab.store import Store
+
+    store = Store()
+    if store.get(run_id) is None:
+        raise usage_error(f"no run {run_id!r}; `d2l-lab runs` lists them")
+    from lab.recipes.language_model import load_generator  # imports torch
+
+    try:
+        text = load_generator(store.run_dir(run_id))(prefix, chars)
+    except FileNotFoundError as e:  # the run left no checkpoint: it failed, or still runs
+        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    except ValueError as e:  # not a language model, or a prefix it cannot read
+        raise usage_error(str(e)) from None
+    print(text)  # exactly the text: no markup, no wrapping
+
+
+# typer and pathlib only: registering it costs no import time.
+runs_app.command("heatmaps")(heatmaps_command)
+
+
 def _print_predictions(run_dir: Path) -> None:
     from lab.events import Predictions
     from lab.images import prediction_grid, predictions_summary
@@ -372,15 +402,19 @@ def data_fetch(dataset: Annotated[str, typer.Argument(metavar="ID")]) -> None:
 def data_import(
     dataset: Annotated[str, typer.Argument(metavar="ID")],
     directory: Annotated[str, typer.Argument(metavar="DIR")],
+    accept_checksum: Annotated[bool, typer.Option(
+        "--accept-checksum",
+        help="Import files whose checksum differs from the book's (another archive of the "
+        "same data).")] = False,
 ) -> None:
     """Copy a dataset's files from a local folder into the cache (checked first)."""
     from lab.data import hub
 
     _known_dataset(dataset)
     try:
-        path = hub.import_dir(dataset, Path(directory))
-    except hub.DataMissing as e:
-        err.print(f"[red]error:[/] {e}", highlight=False)
+        path = hub.import_dir(dataset, Path(directory), accept_checksum=accept_checksum)
+    except hub.DataMissing as e:  # soft wrap: the command it suggests stays one line
+        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_FAILED) from None
     out.print(f"{dataset}: imported into {path}")
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import shlex
 import shutil
 import tempfile
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -309,14 +311,17 @@ def _commit(tmp: Path, dest: Path, name: str) -> None:
 
 # --- importing ---------------------------------------------------------------------------------
 
-def import_dir(dataset_id: str, src: Path) -> Path:
+def import_dir(dataset_id: str, src: Path, accept_checksum: bool = False) -> Path:
     """Copy the dataset's files from a local folder into the cache, all checked before any lands.
 
-    A one-file dataset also takes the path of that file under any name (a downloaded copy)."""
+    A one-file dataset also takes the path of that file under any name (a downloaded copy).
+    Each file is checked against the book's checksum (Fashion-MNIST, whose Debian copies differ
+    in their gzip headers, structurally instead); a copy that differs is refused, naming both
+    hashes, unless ``accept_checksum`` (the CLI's ``--accept-checksum``) says to take it anyway."""
     ds = get(dataset_id)
     src = Path(src).expanduser()
     if src.is_file() and len(ds.files) == 1:
-        return _import_file(ds, src)
+        return _import_file(ds, src, accept_checksum)
     if src.is_file():  # a path to one of the files is as good as its folder
         src = src.parent
     if not src.is_dir():
@@ -335,27 +340,86 @@ def import_dir(dataset_id: str, src: Path) -> Path:
     with _staged(dest, [p.name for p in sources]) as tmps:
         for source, tmp in zip(sources, tmps, strict=True):
             shutil.copyfile(source, tmp)
-        _validate(ds, dict(zip(found, zip(sources, tmps, strict=True), strict=True)))
+        copies = dict(zip(found, zip(sources, tmps, strict=True), strict=True))
+        if not accept_checksum:
+            _check_checksums(ds, copies, src)
+        _validate(ds, copies)
         for source, tmp in zip(sources, tmps, strict=True):
             _commit(tmp, dest, source.name)
     return dest
 
 
-def _import_file(ds: Dataset, src: Path) -> Path:
+def _import_file(ds: Dataset, src: Path, accept_checksum: bool) -> Path:
     name = ds.files[0].name
     dest = data_cache() / ds.id
     dest.mkdir(parents=True, exist_ok=True)
     with _staged(dest, [name]) as (tmp,):
         shutil.copyfile(src, tmp)
+        if not accept_checksum:
+            _check_checksums(ds, {name: (src, tmp)}, src)
         _validate(ds, {name: (src, tmp)})
         _commit(tmp, dest, name)
     return dest
+
+
+# Checked by structure instead of checksum: Debian's copies differ from the mirror's in their
+# gzip headers, and a gunzipped copy is as good as the archive.
+_STRUCTURALLY_CHECKED = frozenset({"fashion-mnist"})
+
+
+def _digest(path: Path, algo: str) -> str:
+    digest = hashlib.new(algo)
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_checksums(ds: Dataset, files: dict[str, tuple[Path, Path]], given: Path) -> None:
+    """Refuse a copy ({name: (source, copy)}) whose hash is not the book's, saying how to take it
+    anyway (``given``: the path the user named): a file from elsewhere may hold the same data in
+    another archive."""
+    if ds.id in _STRUCTURALLY_CHECKED:
+        return
+    declared = {f.name: f.checksum for f in ds.files}
+    for name, (source, copy) in files.items():
+        algo, _, expected = declared[name].partition(":")
+        actual = _digest(copy, algo)
+        if actual != expected:
+            raise DataMissing(
+                f"{source} differs from the book's {name}: its {algo} is {actual}, the book's "
+                f"is {expected}. If you know it holds the same data (another archive of it), "
+                f"accept it anyway with:\n"
+                f"  d2l-lab data import {ds.id} {shlex.quote(str(given))} --accept-checksum"
+            )
 
 
 def _validate(ds: Dataset, files: dict[str, tuple[Path, Path]]) -> None:
     """Check copies structurally ({name: (source, copy)}); raises DataMissing naming the source."""
     if ds.id == "fashion-mnist":
         _check_fashion(files)
+    elif ds.id == "fra-eng":
+        _check_fra_eng(files)
+
+
+FRA_MEMBERS = ("fra-eng/fra.txt", "fra.txt")  # the book's archive; manythings.org's own
+
+
+def fra_member(names: list[str]) -> str | None:
+    """The member of a fra-eng zip that holds the sentence pairs, or None."""
+    return next((m for m in FRA_MEMBERS if m in names), None)
+
+
+def _check_fra_eng(files: dict[str, tuple[Path, Path]]) -> None:
+    for source, copy in files.values():
+        try:
+            with zipfile.ZipFile(copy) as z:
+                names = z.namelist()
+        except (zipfile.BadZipFile, OSError) as e:
+            raise DataMissing(f"{source} is not a zip archive: {e}") from e
+        if fra_member(names) is None:
+            raise DataMissing(f"{source} holds no {' or '.join(FRA_MEMBERS)}: it is not the "
+                              "fra-eng archive")
 
 
 _IMAGES_MAGIC, _LABELS_MAGIC = 0x00000803, 0x00000801
