@@ -85,3 +85,22 @@ def time_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> bool:
     (folder / "timemachine.txt").write_text(generated_story())
     monkeypatch.setenv("D2L_LAB_DATA", str(folder))
     return False
+
+
+FRA_ZIP = SHARED_DATA / "sha1_mismatch" / "fra-eng.zip"  # not the book's archive: see fra_eng
+
+
+@pytest.fixture
+def fra_zip() -> Path:
+    if not FRA_ZIP.is_file():
+        pytest.skip(f"the fra-eng text is not at {FRA_ZIP}")
+    return FRA_ZIP
+
+
+@pytest.fixture
+def fra_eng(fra_zip: Path) -> Path:
+    """The fra-eng text imported through the hub (with the override: it is not the book's
+    archive) into this test's lab home."""
+    from lab.data import hub
+
+    return hub.import_dir("fra-eng", fra_zip, accept_checksum=True)

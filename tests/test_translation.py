@@ -38,27 +38,12 @@ from lab.train.seq2seq import (
     translate,
 )
 
-FRA_ZIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "sha1_mismatch" / "fra-eng.zip"
 FRA_SHA1 = "28b153bf28b7ec6066f0920d0a7d3c4319d0b842"
 BOOK_SHA1 = "94646ad1522d915e7b0f9296181140edcf86a4f5"
 # A few seconds of training on the book's 601 pairs, book sizes.
 TINY = {"epochs": 3}
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
-
-
-@pytest.fixture
-def fra_zip() -> Path:
-    if not FRA_ZIP.is_file():
-        pytest.skip(f"the fra-eng text is not at {FRA_ZIP}")
-    return FRA_ZIP
-
-
-@pytest.fixture
-def fra_eng(fra_zip: Path) -> Path:
-    """The fra-eng text imported through the hub (with the override: it is not the book's
-    archive) into this test's lab home."""
-    return hub.import_dir("fra-eng", fra_zip, accept_checksum=True)
 
 
 def run(exp_id: str, sinks=(), **overrides):

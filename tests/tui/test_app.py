@@ -605,3 +605,37 @@ async def test_a_language_model_shows_its_samples_and_writes_after_a_prefix(
         await pilot.press(*"!", "enter")  # a character the model does not know: it says so
         await wait_for(pilot, lambda: "does not know" in str(
             app.query_one("#sample-text", Static).render()), 30, "the refusal")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_the_transformers_attention_is_browsable_by_kind_layer_and_head(
+        fra_eng: Path, tmp_path: Path, size: tuple[int, int]) -> None:
+    """2 layers × 4 heads of each of the three attentions for `i'm home .`, token-labelled;
+    saves an SVG of the view (D2L_LAB_SCREENSHOTS=DIR keeps them)."""
+    from tui.widgets.heatmap import HeatmapView
+
+    out = Path(os.environ.get("D2L_LAB_SCREENSHOTS", tmp_path))
+    out.mkdir(parents=True, exist_ok=True)
+    app = LabApp("transformer", probe=False)
+    async with app.run_test(size=size) as pilot:
+        await set_field(pilot, "epochs", "2")
+        await run_to_end(pilot)
+        maps = app.query_one(HeatmapView)
+        kinds = ["encoder self-attention", "decoder self-attention", "encoder-decoder attention"]
+        assert list(maps.data.groups) == kinds
+        heads = [f"layer {layer}, head {head}" for layer in (1, 2) for head in (1, 2, 3, 4)]
+        assert all(maps.data.titles(kind) == heads for kind in kinds)
+        while not maps.display:  # the loss curve first, then the heatmaps
+            await pilot.press("ctrl+f")
+        assert maps.current is not None and maps.current.group == kinds[0]
+        assert maps.current.rows == ["i'm", "home", ".", "<eos>"]
+        await pilot.press("right_square_bracket", "right_curly_bracket", "right_curly_bracket")
+        shown = maps.current
+        assert (shown.group, shown.title) == (kinds[2], heads[1])  # same head, other kind
+        assert shown.cols == ["i'm", "home", ".", "<eos>"] and shown.rows[-1] == "<eos>"
+        await pilot.pause()
+        drawn = [maps.render_line(y).text for y in range(maps.size.height)]
+        assert "encoder-decoder attention" in drawn[0] and "layer 1, head 2" in drawn[0]
+        assert any("home" in line for line in drawn[1:])  # a column's token label
+        app.save_screenshot(f"transformer-{size[0]}x{size[1]}.svg", str(out))
