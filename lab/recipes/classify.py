@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 from lab.data import fashion_mnist
-from lab.events import Message
 from lab.models.linear import SoftmaxRegressionScratch, cross_entropy, softmax_regression
 from lab.models.mlp import DropoutMLPScratch, MLPScratch, dropout_mlp, mlp
 from lab.spec import Params
@@ -46,11 +45,7 @@ def build_net(params: Params, model: str, impl: str | None = None) -> tuple[nn.M
 def train_fashion_mnist(ctx: RunContext, model: str, impl: str | None = None) -> None:
     """``impl`` is fixed by the experiment, or else its ``impl`` parameter (scratch | concise)."""
     impl = impl or ctx.params.impl
-    def progress(name: str, done: int, total: int | None) -> None:
-        if done == 0:
-            ctx.emit(Message(f"downloading {name}…"))
-
-    train, test = fashion_mnist.load(ctx.device, progress=progress)
+    train, test = fashion_mnist.load(ctx.device, progress=ctx.download_note)
     net, loss_fn, update = _build(ctx, model, impl)
     ctx.track(net=net, optimizer=update)
     test_set = (test.images, test.labels)

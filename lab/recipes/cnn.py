@@ -65,11 +65,7 @@ def build_net(params: Params, model: str, **_: object) -> tuple[nn.Module, tuple
 def train_cnn(ctx: RunContext, model: str) -> None:
     p = ctx.params
 
-    def progress(name: str, done: int, total: int | None) -> None:
-        if done == 0:
-            ctx.emit(Message(f"downloading {name}…"))
-
-    train, test = fashion_mnist.load(ctx.device, progress=progress)
+    train, test = fashion_mnist.load(ctx.device, progress=ctx.download_note)
     net, _ = build_net(p, model)
     fast, used = accelerate(net, ctx.device, bf16=p.bf16, compile=p.compile)
     update = TorchUpdater(torch.optim.SGD(net.parameters(), lr=p.lr))

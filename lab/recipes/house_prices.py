@@ -129,9 +129,7 @@ def write_submission(folder: Path, net: nn.Module, data: HouseData) -> Path:
 
 def train_house_prices(ctx: RunContext) -> None:
     k = ctx.params.k
-    if not hub.is_available(DATASET):
-        ctx.emit(Message(f"downloading {DATASET}…"))
-    hub.ensure(DATASET)
+    hub.ensure(DATASET, ctx.download_note)
     data = load(ctx.device)
     ctx.emit(Message(f"{data.train_features.shape[1]} features; {len(data.train_labels)} "
                      f"training and {len(data.test_features)} test houses"))

@@ -55,11 +55,7 @@ def train_language_model(ctx: RunContext, cell: str, impl: str | None = None,
     """``cell`` rnn | gru | lstm; ``impl`` fixed by the experiment, or else its parameter."""
     p = ctx.params
 
-    def progress(name: str, done: int, total: int | None) -> None:
-        if done == 0:
-            ctx.emit(Message(f"downloading {name}…"))
-
-    corpus, vocab = load_corpus_time_machine(p.max_tokens, progress)
+    corpus, vocab = load_corpus_time_machine(p.max_tokens, ctx.download_note)
     _check_enough_tokens(len(corpus), p)
     config = _config(p, cell, impl, bidirectional)
     net = language_model(**config, vocab_size=len(vocab)).to(ctx.device)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-from lab.data import hub
 from lab.data.nmt import (
     PAD,
     load_data_nmt,
@@ -34,18 +33,9 @@ def _say(ctx: RunContext, text: str) -> None:
     ctx.check_cancel()
 
 
-def download_note(ctx: RunContext) -> hub.Progress:
-    """A progress callback that says once that a file is being downloaded."""
-    def progress(name: str, done: int, total: int | None) -> None:
-        if done == 0:
-            ctx.emit(Message(f"downloading {name}…"))
-
-    return progress
-
-
 def read_text(ctx: RunContext) -> str:
     """The raw fra.txt, downloaded first (with a note) when missing."""
-    return read_data_nmt(download_note(ctx))
+    return read_data_nmt(ctx.download_note)
 
 
 def nmt_data(ctx: RunContext) -> None:

@@ -37,11 +37,7 @@ def _say(ctx: RunContext, text: str) -> None:
 
 def load_lines(ctx: RunContext) -> list[str]:
     """The time machine's cleaned lines, downloaded first (with a note) when missing."""
-    def progress(name: str, done: int, total: int | None) -> None:
-        if done == 0:
-            ctx.emit(Message(f"downloading {name}…"))
-
-    return read_time_machine(progress)
+    return read_time_machine(ctx.download_note)
 
 
 # -- lecture 52 -------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from lab.data.text import UNK
 from lab.events import Heatmap, Message
 from lab.models.seq2seq import EncoderDecoder, seq2seq
 from lab.models.transformer import transformer
-from lab.recipes.nmt_data import download_note
 from lab.spec import ParamError, Params
 from lab.train.context import RunContext
 from lab.train.seq2seq import Translation, bleu, source_tokens, train_seq2seq, translate
@@ -59,7 +58,7 @@ def _check(p: Params, model: str) -> None:
 def load_data(ctx: RunContext) -> NMTData:
     p = ctx.params
     return load_data_nmt(p.batch_size, p.num_steps, p.num_examples, ctx.device,
-                         progress=download_note(ctx))
+                         progress=ctx.download_note)
 
 
 def train_translation(ctx: RunContext, model: str) -> None:

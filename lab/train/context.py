@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from lab.events import Event
+from lab.events import Event, Message
 from lab.spec import Params
 
 
@@ -50,6 +50,11 @@ class RunContext:
     @property
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
+
+    def download_note(self, name: str, done: int, total: int | None) -> None:
+        """A data hub progress callback: says in the log when a file starts downloading."""
+        if done == 0:
+            self.emit(Message(f"downloading {name}…"))
 
     def check_cancel(self) -> None:
         if self.cancel.is_set():
