@@ -308,6 +308,7 @@ class LabApp(App[None]):
             maps.focus()
         maps.display = show
         self.query_one(LivePlot).display = not show
+        self.query_one("#train", TabPane).set_class(show, "-maps")  # the log gives them room
 
     def action_shapes(self) -> None:
         """The network of the experiment on the form, for the form's values (ctrl+o again or

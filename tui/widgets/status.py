@@ -86,7 +86,7 @@ class RunStatus(Static):
         parts: list[tuple[str, str] | str] = [(label, style)]
         if self.epochs:
             parts.append(f" epoch {self.epoch}/{self.epochs}")
-        if self.steps:
+        if self.steps and self.state != "finished":  # finished: every step, said by the mark
             parts.append(f" · step {self.step}/{self.steps}")
         if self.per_sec:
             parts.append(f" · {rate(self.per_sec)} {self.unit}/s")
