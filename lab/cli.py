@@ -21,6 +21,7 @@ from rich.table import Table
 
 from lab import catalog
 from lab.cli_heatmaps import heatmaps_command
+from lab.cli_runs import compare_command, export_command, rm_command
 from lab.spec import SEED, Experiment, ParamError, Params, parse_assignments
 
 app = typer.Typer(
@@ -31,8 +32,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Datasets: where they are, fetching and importing them.")
 app.add_typer(data_app, name="data")
-runs_app = typer.Typer(help="Recorded runs: list them, show one, its heatmaps, let a language "
-                       "model write.")
+runs_app = typer.Typer(help="Recorded runs: list, show, compare, export or delete them, show "
+                       "one's heatmaps, let a language model write.")
 app.add_typer(runs_app, name="runs")
 
 out = Console()
@@ -350,6 +351,9 @@ def runs_predict(
 
 # typer and pathlib only: registering it costs no import time.
 runs_app.command("heatmaps")(heatmaps_command)
+runs_app.command("compare")(compare_command)
+runs_app.command("export")(export_command)
+runs_app.command("rm")(rm_command)
 
 
 def _print_predictions(run_dir: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -115,6 +116,19 @@ class Store:
         with self._connect() as db:
             row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return _to_record(row) if row else None
+
+    def delete(self, run_id: str) -> bool:
+        """Forget a run: its index row (one transaction), then its folder; False if unknown.
+        Refusing a run that still runs is the caller's business: this deletes what it is told."""
+        with self._connect() as db:
+            deleted = db.execute("DELETE FROM runs WHERE id = ?", (run_id,)).rowcount > 0
+        folder = self.run_dir(run_id)
+        # Never a path out of runs/: an id is one plain name, not "", "." or "..".
+        plain = run_id not in ("", ".", "..") and folder.parent == self.runs_dir
+        if plain and folder.name == run_id and folder.is_dir():
+            shutil.rmtree(folder)
+            deleted = True
+        return deleted
 
 
 def _to_record(row: tuple) -> RunRecord:
