@@ -18,7 +18,8 @@ from lab.events import Progress as ProgressEvent
 from lab.plotdata import RunPlots, shows_epoch
 from lab.spec import Experiment
 
-STATUS_STYLE = {"finished": "green", "stopped": "yellow", "diverged": "red", "failed": "red"}
+STATUS_STYLE = {"finished": "green", "stopped": "yellow", "diverged": "red", "failed": "red",
+                "crashed": "red"}
 CHART_WIDTH = 100  # at most: wider charts only spread the same curves
 CHART_HEIGHT = 18
 

@@ -7,8 +7,10 @@ replay a run (``events.jsonl``) or continue from it (``final.pt``).
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
+import socket
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -26,15 +28,21 @@ CREATE TABLE IF NOT EXISTS runs (
     device      TEXT NOT NULL,
     seed        INTEGER NOT NULL,
     params      TEXT NOT NULL,          -- JSON
-    status      TEXT NOT NULL,          -- running | finished | stopped | diverged | failed
+    status      TEXT NOT NULL,   -- running | finished | stopped | diverged | failed | crashed
     reason      TEXT NOT NULL DEFAULT '',
     epochs_done INTEGER NOT NULL DEFAULT 0,
     metrics     TEXT NOT NULL DEFAULT '{}',  -- JSON: the latest epoch's metrics
     started_at  REAL NOT NULL,
-    ended_at    REAL
+    ended_at    REAL,
+    pid         INTEGER,                -- the process running it, while it runs
+    host        TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at);
 """
+# Columns added after the first release: an older index gets them on open.
+_ADDED_COLUMNS = {"pid": "INTEGER", "host": "TEXT"}
+CRASHED = "crashed"
+CRASH_REASON = "its process ended without recording an end (killed, or the machine went down)"
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,11 @@ class Store:
         self.db_path = self.home / "runs.db"
         with self._connect() as db:
             db.executescript(_SCHEMA)
+            have = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+            for name, kind in _ADDED_COLUMNS.items():
+                if name not in have:
+                    db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+        self.mark_crashed()
 
     def _connect(self) -> sqlite3.Connection:
         # A connection per operation: the TUI, its worker thread and CLI processes all write here.
@@ -84,9 +97,9 @@ class Store:
             if isinstance(event, Started):
                 db.execute(
                     "INSERT INTO runs (id, experiment, preset, device, seed, params, status,"
-                    " started_at) VALUES (?, ?, ?, ?, ?, ?, 'running', ?)",
+                    " started_at, pid, host) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
                     (event.run_id, event.experiment, event.preset, event.device, event.seed,
-                     json.dumps(event.params), event.t),
+                     json.dumps(event.params), event.t, os.getpid(), socket.gethostname()),
                 )
             elif isinstance(event, EpochEnd):
                 db.execute(
@@ -100,6 +113,26 @@ class Store:
                     (event.status, event.reason, event.t, json.dumps(event.metrics),
                      json.dumps(event.metrics), run_id),
                 )
+
+    def mark_crashed(self) -> list[str]:
+        """Runs recorded as running on this machine whose process is gone (SIGKILL, a power
+        cut) become ``crashed``, ended when their events file last changed; their stray
+        half-written checkpoints (``*.tmp``) are removed. Returns their ids."""
+        with self._connect() as db:
+            rows = db.execute("SELECT id, pid FROM runs WHERE status = 'running' AND host = ?",
+                              (socket.gethostname(),)).fetchall()
+        gone = [run_id for run_id, pid in rows if pid is not None and not _alive(pid)]
+        for run_id in gone:
+            folder = self.run_dir(run_id)
+            events = folder / "events.jsonl"
+            ended = events.stat().st_mtime if events.exists() else time.time()
+            with self._connect() as db:
+                db.execute("UPDATE runs SET status = ?, reason = ?, ended_at = ? "
+                           "WHERE id = ? AND status = 'running'",
+                           (CRASHED, CRASH_REASON, ended, run_id))
+            for tmp in folder.glob("*.tmp"):
+                tmp.unlink(missing_ok=True)
+        return gone
 
     def recent(self, limit: int = 20, experiment: str | None = None) -> list[RunRecord]:
         query = "SELECT * FROM runs"
@@ -131,9 +164,19 @@ class Store:
         return deleted
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def _to_record(row: tuple) -> RunRecord:
     (id_, experiment, preset, device, seed, params, status, reason, epochs_done, metrics,
-     started_at, ended_at) = row
+     started_at, ended_at) = row[:12]  # then pid and host, which a record does not carry
     return RunRecord(id_, experiment, preset, device, seed, json.loads(params), status, reason,
                      epochs_done, json.loads(metrics), started_at, ended_at)
 
