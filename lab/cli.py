@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -23,6 +22,9 @@ from lab import catalog
 from lab.cli_heatmaps import heatmaps_command
 from lab.cli_runs import compare_command, export_command, rm_command
 from lab.spec import SEED, Experiment, ParamError, Params, parse_assignments
+
+if TYPE_CHECKING:
+    from lab.cancel import Cancel
 
 app = typer.Typer(
     add_completion=False,
@@ -192,9 +194,10 @@ def run(
         raise usage_error(str(e)) from None
 
     from lab import runner
+    from lab.cancel import Cancel
     from lab.cli_progress import JsonSink, RichSink
 
-    cancel = threading.Event()
+    cancel = Cancel()
     _stop_on_signals(cancel)
     if as_json:
         result = runner.run(exp, params, device=device, seed=seed_value, preset=preset,
@@ -205,6 +208,8 @@ def run(
                                 sinks=[sink], cancel=cancel)
     if result.status == "stopped":
         raise typer.Exit(EXIT_STOPPED)
+    if result.status == "interrupted":  # the shell's convention: 128 + the signal
+        raise typer.Exit(128 + cancel.signum)
     if result.status != "finished":
         raise typer.Exit(EXIT_FAILED)
 
@@ -221,14 +226,17 @@ def _read_config(path: Path, exp: Experiment) -> dict:
     return saved
 
 
-def _stop_on_signals(cancel: threading.Event) -> None:
-    """Ctrl+C, SIGTERM and SIGHUP (an SSH drop) stop the run cleanly, keeping its checkpoint;
-    a second Ctrl+C interrupts at once."""
+def _stop_on_signals(cancel: Cancel) -> None:
+    """Ctrl+C stops the run cleanly (stopped), SIGTERM and SIGHUP (an SSH drop) too, recorded as
+    interrupted; either way it keeps its checkpoint. A second Ctrl+C interrupts at once."""
 
     def handle(signum: int, _frame: object) -> None:
         if cancel.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
-        cancel.set()
+        if signum == signal.SIGINT:
+            cancel.set()
+        else:
+            cancel.interrupt(signum)
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, handle)

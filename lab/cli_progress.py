@@ -19,7 +19,7 @@ from lab.plotdata import RunPlots, shows_epoch
 from lab.spec import Experiment
 
 STATUS_STYLE = {"finished": "green", "stopped": "yellow", "diverged": "red", "failed": "red",
-                "crashed": "red"}
+                "crashed": "red", "interrupted": "yellow"}
 CHART_WIDTH = 100  # at most: wider charts only spread the same curves
 CHART_HEIGHT = 18
 

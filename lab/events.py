@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 
 # How a run ends.
 FINISHED, STOPPED, DIVERGED, FAILED = "finished", "stopped", "diverged", "failed"
-END_STATES = (FINISHED, STOPPED, DIVERGED, FAILED)
+INTERRUPTED = "interrupted"  # stopped by SIGTERM or SIGHUP (the session ended), not by the user
+END_STATES = (FINISHED, STOPPED, INTERRUPTED, DIVERGED, FAILED)
 
 
 @dataclass

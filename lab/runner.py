@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import signal
 import threading
 import traceback
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from lab.events import (
     DIVERGED,
     FAILED,
     FINISHED,
+    INTERRUPTED,
     STOPPED,
     Ended,
     Event,
@@ -77,7 +79,7 @@ def run(
     status, reason = STOPPED, "interrupted"  # what a KeyboardInterrupt leaves on record
     try:
         status, reason = _train(experiment, ctx)
-        if status in (FINISHED, STOPPED) and ctx.state_is_finite():
+        if status in (FINISHED, STOPPED, INTERRUPTED) and ctx.state_is_finite():
             ctx.save_checkpoint()
     finally:
         ended = Ended(status, reason, ctx.metrics, ctx.elapsed)
@@ -93,6 +95,9 @@ def _train(experiment: Experiment, ctx: RunContext) -> tuple[str, str]:
     try:
         recipe(ctx, **experiment.options)
     except Stopped:
+        if signum := getattr(ctx.cancel, "signum", 0):
+            name = signal.Signals(signum).name
+            return INTERRUPTED, f"interrupted by {name} (the terminal closed, or the system asked)"
         return STOPPED, "stopped by the user"
     except Diverged as err:
         return DIVERGED, str(err)

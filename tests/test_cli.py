@@ -124,9 +124,11 @@ def test_fast_paths_do_not_import_torch(args) -> None:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGHUP"])
-def test_a_signal_stops_the_run_and_keeps_its_checkpoint(sig, lab_home) -> None:
-    """Ctrl+C (or an SSH drop) mid-run: exit 130, the run is stopped, nothing is lost."""
+@pytest.mark.parametrize(("sig", "status", "code"), [
+    ("SIGINT", "stopped", 130), ("SIGTERM", "interrupted", 143), ("SIGHUP", "interrupted", 129)])
+def test_a_signal_stops_the_run_and_keeps_its_checkpoint(sig, status, code, lab_home) -> None:
+    """Ctrl+C mid-run stops it (exit 130); SIGTERM or an SSH drop (SIGHUP) interrupt it (exit
+    128 + the signal); either way nothing is lost."""
     import signal
 
     from lab.store import Store
@@ -141,11 +143,12 @@ def test_a_signal_stops_the_run_and_keeps_its_checkpoint(sig, lab_home) -> None:
             break
     proc.send_signal(getattr(signal, sig))
     rest = proc.stdout.read()
-    assert proc.wait(timeout=20) == 130
+    assert proc.wait(timeout=20) == code
     ended = json.loads(rest.splitlines()[-1])
-    assert ended["kind"] == "ended" and ended["status"] == "stopped"
+    assert ended["kind"] == "ended" and ended["status"] == status
+    assert (sig in ended["reason"]) == (status == "interrupted")
     record = Store().recent(1)[0]
-    assert record.status == "stopped"
+    assert record.status == status
     assert (lab_home / "runs" / record.id / "final.pt").exists()
 
 

@@ -347,18 +347,22 @@ class LabApp(App[None]):
         self.exit()
 
     async def _quit_on_signal(self, sig: int) -> None:
-        await self._stop_run_before_exit()
+        await self._stop_run_before_exit(interrupted_by=sig)
         if sig == signal.SIGHUP:
             # The terminal is gone: restoring it would block on a dead pty and leave the
             # process behind. The run has recorded itself, so leave at once.
             os._exit(128 + sig)
         self.exit()
 
-    async def _stop_run_before_exit(self) -> None:
-        """Stop a running experiment and give it a bounded time to record itself as stopped."""
+    async def _stop_run_before_exit(self, interrupted_by: int = 0) -> None:
+        """Stop a running experiment and give it a bounded time to record itself as stopped
+        (or as interrupted, when a signal ends the session)."""
         handle = self.handle
         if handle is not None and handle.running:
-            handle.stop()
+            if interrupted_by:
+                handle.interrupt(interrupted_by)
+            else:
+                handle.stop()
             self.query_one(RunStatus).set_state("stopping", "quitting")
             deadline = time.monotonic() + QUIT_WAIT
             while not handle.done.is_set() and time.monotonic() < deadline:

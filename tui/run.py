@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lab.cancel import Cancel
 from lab.events import Ended, Event, Started
 from lab.spec import Experiment, Params
 from tui.messages import DevicesFound, RunEvents, RunFinished, TextWritten
@@ -56,7 +57,7 @@ class RunHandle:
         self._post = post
         self.experiment, self.params = experiment, params
         self.device, self.seed, self.preset = device, seed, preset
-        self.cancel = threading.Event()
+        self.cancel = Cancel()
         self.done = threading.Event()
         self.result: Any | None = None
         self._thread = threading.Thread(target=self._main, name="d2l-lab-run", daemon=True)
@@ -66,6 +67,10 @@ class RunHandle:
 
     def stop(self) -> None:
         self.cancel.set()
+
+    def interrupt(self, signum: int) -> None:
+        """The session is ending (SIGTERM, SIGHUP): stop, recorded as interrupted."""
+        self.cancel.interrupt(signum)
 
     @property
     def running(self) -> bool:

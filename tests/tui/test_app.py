@@ -241,6 +241,21 @@ async def test_quitting_while_training_stops_and_records_the_run(lab_home: Path)
     assert store_status(lab_home) == ["stopped"]
 
 
+@pytest.mark.timeout(90)
+async def test_sigterm_while_training_interrupts_the_run_and_keeps_its_checkpoint(
+        lab_home: Path) -> None:
+    """What the app's SIGTERM handler does (SIGHUP does the same, then leaves at once)."""
+    import signal
+
+    app = LabApp("linreg-scratch", probe=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await start_a_long_run(app, pilot)
+        await app._quit_on_signal(signal.SIGTERM)
+        await wait_for(pilot, lambda: not app.is_running, 20, "the app to exit")
+    assert store_status(lab_home) == ["interrupted"]
+    assert list((lab_home / "runs").glob("*/final.pt"))
+
+
 @pytest.mark.timeout(60)
 async def test_a_diverging_run_ends_as_diverged_with_its_reason(lab_home: Path) -> None:
     app = LabApp("linreg-scratch", probe=False)

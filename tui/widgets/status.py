@@ -14,6 +14,7 @@ STATE_STYLES = {
     "stopping": ("◌", "bold yellow"),
     "finished": ("✓", "bold green"),
     "stopped": ("■", "bold yellow"),
+    "interrupted": ("■", "bold yellow"),
     "diverged": ("✗", "bold magenta"),
     "failed": ("✗", "bold red"),
 }
