@@ -38,6 +38,13 @@ CREATE TABLE IF NOT EXISTS runs (
     host        TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at);
+CREATE TABLE IF NOT EXISTS epochs (         -- every epoch's metrics, for comparing runs
+    run_id   TEXT NOT NULL,
+    epoch    INTEGER NOT NULL,
+    metrics  TEXT NOT NULL,                 -- JSON
+    elapsed  REAL NOT NULL,
+    PRIMARY KEY (run_id, epoch)
+);
 """
 # Columns added after the first release: an older index gets them on open.
 _ADDED_COLUMNS = {"pid": "INTEGER", "host": "TEXT"}
@@ -102,10 +109,12 @@ class Store:
                      json.dumps(event.params), event.t, os.getpid(), socket.gethostname()),
                 )
             elif isinstance(event, EpochEnd):
-                db.execute(
-                    "UPDATE runs SET epochs_done = ?, metrics = ? WHERE id = ?",
-                    (event.epoch, json.dumps(event.metrics), run_id),
-                )
+                metrics = json.dumps(event.metrics)
+                db.execute("UPDATE runs SET epochs_done = ?, metrics = ? WHERE id = ?",
+                           (event.epoch, metrics, run_id))
+                # REPLACE: house prices restarts its epochs for each fold; the last one stays.
+                db.execute("INSERT OR REPLACE INTO epochs VALUES (?, ?, ?, ?)",
+                           (run_id, event.epoch, metrics, event.elapsed))
             elif isinstance(event, Ended):
                 db.execute(
                     "UPDATE runs SET status = ?, reason = ?, ended_at = ?,"
@@ -113,6 +122,13 @@ class Store:
                     (event.status, event.reason, event.t, json.dumps(event.metrics),
                      json.dumps(event.metrics), run_id),
                 )
+
+    def epochs(self, run_id: str) -> list[tuple[int, dict[str, float]]]:
+        """Every recorded epoch of a run, in order: (epoch, metrics)."""
+        with self._connect() as db:
+            rows = db.execute("SELECT epoch, metrics FROM epochs WHERE run_id = ? ORDER BY epoch",
+                              (run_id,)).fetchall()
+        return [(epoch, json.loads(metrics)) for epoch, metrics in rows]
 
     def mark_crashed(self) -> list[str]:
         """Runs recorded as running on this machine whose process is gone (SIGKILL, a power
@@ -155,6 +171,7 @@ class Store:
         Refusing a run that still runs is the caller's business: this deletes what it is told."""
         with self._connect() as db:
             deleted = db.execute("DELETE FROM runs WHERE id = ?", (run_id,)).rowcount > 0
+            db.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
         folder = self.run_dir(run_id)
         # Never a path out of runs/: an id is one plain name, not "", "." or "..".
         plain = run_id not in ("", ".", "..") and folder.parent == self.runs_dir

@@ -100,3 +100,31 @@ def _parses(line: str) -> bool:
     except json.JSONDecodeError:
         return False
     return True
+
+
+WRITER = """
+import sys
+from lab.events import EpochEnd, Started
+from lab.store import Store
+run_id = sys.argv[1]
+store = Store()
+store.record(run_id, Started(run_id, "linreg-scratch", {}, "cpu", 0))
+for epoch in range(1, 2001):
+    store.record(run_id, EpochEnd(epoch, 2000, {"loss": 1.0 / epoch}, 1.0, 0.0))
+"""
+
+
+def test_two_processes_writing_2000_epochs_each_at_once_lose_nothing(lab_home: Path) -> None:
+    Store()  # the index exists before they race
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, f"writer-{i}"], cwd=ROOT,
+                                env=os.environ.copy(), stderr=subprocess.PIPE, text=True)
+               for i in (1, 2)]
+    errors = [w.communicate(timeout=120)[1] for w in writers]
+    assert [w.returncode for w in writers] == [0, 0], errors
+    assert not any("locked" in e for e in errors)
+    store = Store()
+    for i in (1, 2):
+        epochs = store.epochs(f"writer-{i}")
+        assert [e for e, _ in epochs] == list(range(1, 2001))
+        assert epochs[-1][1] == {"loss": 1.0 / 2000}
+        assert store.get(f"writer-{i}").epochs_done == 2000
