@@ -13,7 +13,7 @@ import shutil
 import socket
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +151,7 @@ class Store:
         return gone
 
     def recent(self, limit: int = 20, experiment: str | None = None) -> list[RunRecord]:
-        query = "SELECT * FROM runs"
+        query = f"SELECT {_RECORD_COLUMNS} FROM runs"
         args: tuple[Any, ...] = ()
         if experiment:
             query += " WHERE experiment = ?"
@@ -163,7 +163,8 @@ class Store:
 
     def get(self, run_id: str) -> RunRecord | None:
         with self._connect() as db:
-            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = db.execute(f"SELECT {_RECORD_COLUMNS} FROM runs WHERE id = ?",
+                             (run_id,)).fetchone()
         return _to_record(row) if row else None
 
     def delete(self, run_id: str) -> bool:
@@ -181,6 +182,10 @@ class Store:
         return deleted
 
 
+# A record's fields are the index's columns of the same names (not pid and host).
+_RECORD_COLUMNS = ", ".join(f.name for f in fields(RunRecord))
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)  # signal 0: only asks whether the process exists
@@ -193,7 +198,7 @@ def _alive(pid: int) -> bool:
 
 def _to_record(row: tuple) -> RunRecord:
     (id_, experiment, preset, device, seed, params, status, reason, epochs_done, metrics,
-     started_at, ended_at) = row[:12]  # then pid and host, which a record does not carry
+     started_at, ended_at) = row
     return RunRecord(id_, experiment, preset, device, seed, json.loads(params), status, reason,
                      epochs_done, json.loads(metrics), started_at, ended_at)
 

@@ -30,6 +30,13 @@ ROOT = Path(__file__).resolve().parents[2]
 SIZE = (80, 24)
 
 
+def screenshots(tmp_path: Path) -> Path:
+    """Where a test saves the SVGs to look at: D2L_LAB_SCREENSHOTS=DIR keeps them."""
+    out = Path(os.environ.get("D2L_LAB_SCREENSHOTS", tmp_path))
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 async def wait_for(pilot: Pilot, predicate: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -318,8 +325,7 @@ async def test_devices_are_listed_in_the_background() -> None:
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 async def test_screenshots_during_and_after_a_run(tmp_path: Path, size: tuple[int, int]) -> None:
     """Saves SVGs to look at (set D2L_LAB_SCREENSHOTS=DIR to keep them)."""
-    out = Path(os.environ.get("D2L_LAB_SCREENSHOTS", tmp_path))
-    out.mkdir(parents=True, exist_ok=True)
+    out = screenshots(tmp_path)
     app = LabApp("linreg-scratch", probe=False)
     async with app.run_test(size=size) as pilot:
         app.save_screenshot(f"setup-{size[0]}x{size[1]}.svg", str(out))
@@ -380,8 +386,7 @@ async def test_ctrl_f_cycles_the_metrics_and_each_figure(tmp_path: Path,
     """Saves an SVG of each view to look at (set D2L_LAB_SCREENSHOTS=DIR to keep them)."""
     from tui.messages import RunEvents
 
-    out = Path(os.environ.get("D2L_LAB_SCREENSHOTS", tmp_path))
-    out.mkdir(parents=True, exist_ok=True)
+    out = screenshots(tmp_path)
     app = LabApp("mlp", probe=False)
     async with app.run_test(size=size) as pilot:
         plot = app.query_one(LivePlot)
@@ -447,13 +452,6 @@ async def test_an_experiment_asking_for_a_log_loss_axis_gets_it(lab_home: Path) 
         labels = [line.split("┤")[0].strip() for line in plot.rendered.plain.splitlines()
                   if "┤" in line]
         assert labels and all("e" in label for label in labels), labels
-
-
-def screenshots(tmp_path: Path) -> Path:
-    """Where a test saves the SVGs to look at: D2L_LAB_SCREENSHOTS=DIR keeps them."""
-    out = Path(os.environ.get("D2L_LAB_SCREENSHOTS", tmp_path))
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 @pytest.mark.timeout(60)
@@ -552,8 +550,7 @@ async def test_heatmaps_of_a_demo_show_at_once_and_browse(tmp_path: Path,
     """attention-scoring draws only heatmaps: they take the plot's place when they come."""
     from tui.widgets.heatmap import HeatmapView
 
-    out = Path(os.environ.get("D2L_LAB_SCREENSHOTS", tmp_path))
-    out.mkdir(parents=True, exist_ok=True)
+    out = screenshots(tmp_path)
     app = LabApp("attention-scoring", probe=False)
     async with app.run_test(size=size) as pilot:
         await run_to_end(pilot)
@@ -608,8 +605,7 @@ async def test_a_language_model_shows_its_samples_and_writes_after_a_prefix(
         assert shown.startswith("epoch 20 ") and "traveller" in shown
         assert "tok/s" in str(app.query_one(RunStatus).render())
         assert not samples.prefix_box.disabled
-        app.save_screenshot("samples-80x24.svg", os.environ.get("D2L_LAB_SCREENSHOTS",
-                                                                 str(tmp_path)))
+        app.save_screenshot("samples-80x24.svg", str(screenshots(tmp_path)))
         samples.prefix_box.focus()
         await pilot.press(*"the time", "enter")
         await wait_for(pilot, lambda: any(line.startswith("you asked: the time")
@@ -630,8 +626,7 @@ async def test_the_transformers_attention_is_browsable_by_kind_layer_and_head(
     saves an SVG of the view (D2L_LAB_SCREENSHOTS=DIR keeps them)."""
     from tui.widgets.heatmap import HeatmapView
 
-    out = Path(os.environ.get("D2L_LAB_SCREENSHOTS", tmp_path))
-    out.mkdir(parents=True, exist_ok=True)
+    out = screenshots(tmp_path)
     app = LabApp("transformer", probe=False)
     async with app.run_test(size=size) as pilot:
         await set_field(pilot, "epochs", "2")
