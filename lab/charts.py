@@ -30,6 +30,8 @@ Points = Sequence[tuple[float, float]]
 COLORS = {"loss": 75, "train_loss": 75, "train_acc": 170, "test_acc": 114}
 EXTRA_COLORS = (214, 81, 204, 148, 141, 209)
 BATCH_COLOR = 244
+# Runs overlaid in one chart: the extra colours first, then the metrics' (one metric is shown).
+RUN_COLORS = (*EXTRA_COLORS, 75, 170, 114)
 FIXED_X_EPOCHS = 20  # up to this many epochs the x axis spans the whole run from the start
 LABEL_MIN_HEIGHT = 8  # a shorter chart has no room for its x label under the axis
 
@@ -42,6 +44,11 @@ def colors(names: Iterable[str]) -> dict[str, int]:
     return {name: COLORS.get(name) or next(extra) for name in names}
 
 
+def run_colors(names: Iterable[str]) -> dict[str, int]:
+    """A colour per run of an overlay, distinct for up to ``len(RUN_COLORS)`` runs."""
+    return dict(zip(names, itertools.cycle(RUN_COLORS)))
+
+
 def metrics_legend(names: Iterable[str], *, batch: bool, title: str = "", note: str = "",
                    width: int | None = None, lines: int = 2) -> Text:
     items = [("┄ batch loss", BATCH_COLOR)] if batch else []
@@ -52,6 +59,15 @@ def metrics_legend(names: Iterable[str], *, batch: bool, title: str = "", note: 
 def figure_legend(title: str, names: Iterable[str], note: str = "", *, width: int | None = None,
                   lines: int = 2) -> Text:
     items = [(f"━ {name}", color) for name, color in colors(names).items()]
+    return _legend(title, note, items, width, lines)
+
+
+def overlay_legend(names: Iterable[str], *, title: str = "", note: str = "",
+                   empty: Iterable[str] = (), width: int | None = None, lines: int = 2) -> Text:
+    """The runs of an overlay in their colours; those in ``empty`` have no points to draw."""
+    empty = set(empty)
+    items = [(f"━ {name}" + (" (no epochs)" if name in empty else ""), color)
+             for name, color in run_colors(names).items()]
     return _legend(title, note, items, width, lines)
 
 
@@ -138,6 +154,29 @@ def figure_chart(curves: Iterable[Curve], width: int, height: int) -> str:
             ticks = nice_ticks(min(xs), max(xs), _most_x(width), integer=integer)
         fig.ruler("x").ticks(*ticks)
         _y_ticks(fig, ys, log_y, height)
+    return fig.build().string()
+
+
+def overlay_chart(curves: Mapping[str, Points], width: int, height: int, *, metric: str = "",
+                  log: bool = False) -> str:
+    """One metric of several runs against the epoch, a colour per run (as ``overlay_legend``
+    gives them, in the same order). Runs may have different lengths; one without points is left
+    out. A loss goes on a log axis when asked (``log``) or when it spans three decades;
+    accuracies (by the ``metric`` name) never do."""
+    curves = {name: _finite(points) for name, points in curves.items()}
+    palette = run_colors(curves)
+    drawn = {name: points for name, points in curves.items() if points}
+    ys = [y for points in drawn.values() for _, y in points]
+    log = not _is_acc(metric) and _wants_log(ys, log)
+    fig = _start(width, height, "epoch")
+    for name, points in drawn.items():
+        _line(fig, thin(points, 2 * width), palette[name], log=log)
+    if drawn:
+        xs = [x for points in drawn.values() for x, _ in points]
+        lo, hi = min(xs), max(max(xs), min(xs) + 1)  # one epoch still gets an axis to sit on
+        fig.ruler("x").lim(lo, hi)
+        fig.ruler("x").ticks(*nice_ticks(lo, hi, _most_x(width), integer=True))
+        _y_ticks(fig, ys, log, height)
     return fig.build().string()
 
 

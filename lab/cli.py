@@ -8,11 +8,10 @@ Exit codes: 0 done, 1 the run failed or diverged, 2 bad usage, 130 stopped by Ct
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -20,11 +19,17 @@ from rich.table import Table
 
 from lab import catalog
 from lab.cli_heatmaps import heatmaps_command
+from lab.cli_run import (
+    EXIT_FAILED,
+    PresetOption,
+    SetOption,
+    follow_command,
+    run_command,
+    stop_command,
+)
 from lab.cli_runs import compare_command, export_command, rm_command
-from lab.spec import SEED, Experiment, ParamError, Params, parse_assignments
-
-if TYPE_CHECKING:
-    from lab.cancel import Cancel
+from lab.cli_sweep import sweep_command
+from lab.spec import Experiment, ParamError, Params, parse_assignments
 
 app = typer.Typer(
     add_completion=False,
@@ -41,7 +46,7 @@ app.add_typer(runs_app, name="runs")
 out = Console()
 err = Console(stderr=True)
 
-EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 1, 2, 130
+EXIT_USAGE = 2
 
 
 def usage_error(message: str) -> typer.Exit:
@@ -100,13 +105,6 @@ def list_experiments(
     out.print(table)
 
 
-# Options shared by the commands that take an experiment's parameters.
-PresetOption = Annotated[str | None, typer.Option(
-    help="book (the default: the book's values) or quick.")]
-SetOption = Annotated[list[str] | None, typer.Option(
-    "--set", metavar="KEY=VALUE", help="Override a parameter; repeatable.")]
-
-
 @app.command()
 def show(
     exp_id: Annotated[str, typer.Argument(metavar="ID")],
@@ -158,90 +156,6 @@ def _print_shapes(exp: Experiment, params: Params) -> None:
     out.print(shapes_text(input_shape, rows))
 
 
-@app.command()
-def run(
-    exp_id: Annotated[str, typer.Argument(metavar="ID")],
-    preset: PresetOption = None,
-    assignments: SetOption = None,
-    config: Annotated[Path | None, typer.Option(
-        metavar="FILE", help="Start from a saved config.json (each run's folder has one).",
-    )] = None,
-    device: Annotated[str | None, typer.Option(
-        help="cpu (the default), cuda, cuda:N or mps.")] = None,
-    seed: Annotated[str | None, typer.Option(
-        help="Random seed, an integer ≥ 0 (default 0).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")] = False,
-) -> None:
-    """Run an experiment; every run is recorded (see `runs`)."""
-    exp = _experiment(exp_id)
-    # A saved config is the base; options given here override it. Its values pass the same
-    # rules as --set, so an edited or outdated file is refused, not half-used.
-    saved = _read_config(config, exp) if config else {}
-    preset = preset or saved.get("preset", "book")
-    device = device or saved.get("device", "cpu")
-    try:
-        params = exp.resolve(preset, {**saved.get("params", {}),
-                                      **parse_assignments(assignments or [])})
-        seed_value = SEED.parse(seed if seed is not None else saved.get("seed", 0))
-    except ParamError as e:
-        raise usage_error(str(e)) from None
-
-    from lab import devices  # imports torch
-
-    try:
-        device = devices.validate(device)
-    except devices.DeviceError as e:
-        raise usage_error(str(e)) from None
-
-    from lab import runner
-    from lab.cancel import Cancel
-    from lab.cli_progress import JsonSink, RichSink
-
-    cancel = Cancel()
-    _stop_on_signals(cancel)
-    if as_json:
-        result = runner.run(exp, params, device=device, seed=seed_value, preset=preset,
-                            sinks=[JsonSink()], cancel=cancel)
-    else:
-        with RichSink(out, exp) as sink:
-            result = runner.run(exp, params, device=device, seed=seed_value, preset=preset,
-                                sinks=[sink], cancel=cancel)
-    if result.status == "stopped":
-        raise typer.Exit(EXIT_STOPPED)
-    if result.status == "interrupted":  # the shell's convention: 128 + the signal
-        raise typer.Exit(128 + cancel.signum)
-    if result.status != "finished":
-        raise typer.Exit(EXIT_FAILED)
-
-
-def _read_config(path: Path, exp: Experiment) -> dict:
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise usage_error(f"cannot read config {path}: {e}") from None
-    if not isinstance(saved, dict) or not isinstance(saved.get("params", {}), dict):
-        raise usage_error(f"{path} is not a d2l-lab config (expected {{\"params\": {{...}}}})")
-    if saved.get("experiment", exp.id) != exp.id:
-        raise usage_error(f"{path} is a config of {saved['experiment']}, not of {exp.id}")
-    return saved
-
-
-def _stop_on_signals(cancel: Cancel) -> None:
-    """Ctrl+C stops the run cleanly (stopped), SIGTERM and SIGHUP (an SSH drop) too, recorded as
-    interrupted; either way it keeps its checkpoint. A second Ctrl+C interrupts at once."""
-
-    def handle(signum: int, _frame: object) -> None:
-        if cancel.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        if signum == signal.SIGINT:
-            cancel.set()
-        else:
-            cancel.interrupt(signum)
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, handle)
-
-
 @app.command("devices")
 def list_devices() -> None:
     """List the devices a run can use here."""
@@ -253,28 +167,41 @@ def list_devices() -> None:
 
 Limit = Annotated[int, typer.Option(help="How many to show.")]
 OfExperiment = Annotated[str | None, typer.Option(help="Only runs of this experiment.")]
+OfSweep = Annotated[str | None, typer.Option(
+    metavar="SWEEP", help="Only runs of this sweep (the id `d2l-lab sweep` prints).")]
+OfStatus = Annotated[str | None, typer.Option(
+    metavar="STATUS", help="Only runs that are running, finished, stopped, interrupted, "
+    "diverged, failed or crashed.")]
 
 
 @runs_app.callback(invoke_without_command=True)
-def runs(ctx: typer.Context, limit: Limit = 20, experiment: OfExperiment = None) -> None:
+def runs(ctx: typer.Context, limit: Limit = 20, experiment: OfExperiment = None,
+         sweep: OfSweep = None, status: OfStatus = None) -> None:
     """Recent runs, newest first (the same as `runs list`)."""
     if ctx.invoked_subcommand is None:
-        _list_runs(limit, experiment)
+        _list_runs(limit, experiment, sweep, status)
 
 
 @runs_app.command("list")
-def runs_list(limit: Limit = 20, experiment: OfExperiment = None) -> None:
+def runs_list(limit: Limit = 20, experiment: OfExperiment = None, sweep: OfSweep = None,
+              status: OfStatus = None) -> None:
     """Recent runs, newest first."""
-    _list_runs(limit, experiment)
+    _list_runs(limit, experiment, sweep, status)
 
 
-def _list_runs(limit: int, experiment: str | None) -> None:
+def _list_runs(limit: int, experiment: str | None, sweep: str | None = None,
+               status: str | None = None) -> None:
     from lab.cli_progress import format_metrics
-    from lab.store import Store
+    from lab.events import END_STATES
+    from lab.store import CRASHED, RUNNING, Store
 
-    records = Store().recent(limit, experiment)
+    statuses = (RUNNING, *END_STATES, CRASHED)
+    if status is not None and status not in statuses:
+        raise usage_error(f"--status must be one of {', '.join(statuses)} (got {status!r})")
+    records = Store().recent(limit, experiment, status, sweep)
     if not records:
-        out.print("no runs yet: try `d2l-lab run linreg-scratch`")
+        filtered = experiment or sweep or status
+        out.print("no runs match" if filtered else "no runs yet: try `d2l-lab run linreg-scratch`")
         return
     table = Table(box=None)
     table.add_column("run", no_wrap=True)  # ids are copied into other commands: never cut them
@@ -321,6 +248,7 @@ def runs_show(
         ("experiment", title),
         ("status", status),
         ("config", f"preset {record.preset} · device {record.device} · seed {record.seed}"),
+        *((("sweep", record.sweep),) if record.sweep else ()),
         ("params", " ".join(f"{k}={v}" for k, v in record.params.items())),
         ("epochs", str(record.epochs_done)),
         ("result", format_metrics(record.metrics) or "-"),
@@ -362,6 +290,10 @@ runs_app.command("heatmaps")(heatmaps_command)
 runs_app.command("compare")(compare_command)
 runs_app.command("export")(export_command)
 runs_app.command("rm")(rm_command)
+runs_app.command("follow")(follow_command)
+runs_app.command("stop")(stop_command)
+app.command("run")(run_command)
+app.command("sweep")(sweep_command)
 
 
 def _print_predictions(run_dir: Path) -> None:

@@ -91,7 +91,11 @@ class RichSink:
 
     def __call__(self, event: Event) -> None:
         self.plots.add(event)
-        if isinstance(event, Started):
+        if isinstance(event, Started) and event.resume_epoch is not None:
+            self.console.print(f"[bold]{self.experiment.title}[/]: run {event.run_id} resumed "
+                               f"after epoch {event.resume_epoch} on {event.device}",
+                               highlight=False)
+        elif isinstance(event, Started):
             params = " ".join(f"{k}={v}" for k, v in event.params.items())
             self.console.print(f"[bold]{self.experiment.title}[/] on {event.device} "
                                f"({event.preset}, seed {event.seed}): {params}", highlight=False)

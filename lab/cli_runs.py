@@ -18,10 +18,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from lab.compare import MISSING, differing_params, format_param, short_ids, union
+
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from lab.store import RunRecord, Store
 
-MISSING = "-"
 FIELDS = ("id", "experiment", "status", "reason", "preset", "device", "seed", "epochs_done",
           "started_at", "duration")
 Runs = Annotated[list[str], typer.Argument(
@@ -41,35 +44,49 @@ def _records(store: Store, run_ids: list[str]) -> list[RunRecord]:
     return records
 
 
-def _union(dicts: list[dict[str, Any]]) -> list[str]:
-    """Every key of the dicts, in order of first appearance."""
-    return list(dict.fromkeys(key for d in dicts for key in d))
+SweepOption = Annotated[str | None, typer.Option(
+    metavar="SWEEP", help="Every run of this sweep (the id `d2l-lab sweep` prints).")]
 
 
-def short_ids(records: list[RunRecord]) -> list[str]:
-    """Ids without their experiment (shown in its own row): 20250101-120000-ab12; whole ids where
-    that would make two columns alike."""
-    short = [r.id.replace(f"-{r.experiment}-", "-", 1) for r in records]
-    return short if len(set(short)) == len(short) else [r.id for r in records]
-
-
-def compare_command(run_ids: Runs) -> None:
+def compare_command(
+    run_ids: Annotated[list[str] | None, typer.Argument(
+        metavar="RUN", help="Run ids, as `d2l-lab runs` lists.", show_default=False,
+    )] = None,
+    sweep: SweepOption = None,
+) -> None:
     """Runs side by side: the hyperparameters that differ and the final metrics."""
+    from lab.cli import usage_error
+    from lab.store import Store
+
+    if run_ids and sweep:
+        raise usage_error("give run ids or --sweep, not both")
+    store = Store()
+    if sweep:
+        records = sweep_records(store, sweep)
+        if not records:
+            raise usage_error(f"no runs in sweep {sweep!r}; `d2l-lab runs` lists runs")
+    elif len(dict.fromkeys(run_ids or [])) < 2:
+        raise usage_error("compare needs at least two different runs (or --sweep SWEEP)")
+    else:
+        records = _records(store, run_ids or [])
+    print_compare(records)
+
+
+def sweep_records(store: Store, sweep: str) -> list[RunRecord]:
+    """A sweep's runs in the order they started (the grid's, unless spread over devices)."""
+    return sorted(store.recent(None, sweep=sweep), key=lambda r: r.started_at)
+
+
+def print_compare(records: list[RunRecord], out: Console | None = None) -> None:
+    """One column per run: its config, the hyperparameters that differ and every final
+    metric; the hyperparameters all share on one line below."""
     from rich.console import Console
     from rich.table import Table
 
-    from lab.cli import usage_error
     from lab.cli_progress import format_value
-    from lab.store import Store
 
-    if len(dict.fromkeys(run_ids)) < 2:
-        raise usage_error("compare needs at least two different runs")
-    records = _records(Store(), run_ids)
     params = [r.params for r in records]
-    differing, same = [], []
-    for name in _union(params):
-        values = [p.get(name, MISSING) for p in params]
-        (same if all(v == values[0] for v in values) else differing).append(name)
+    differing, same = differing_params(params)
 
     table = Table(box=None, header_style="bold")
     table.add_column("", style="bold", no_wrap=True)
@@ -77,30 +94,28 @@ def compare_command(run_ids: Runs) -> None:
         table.add_column(short, no_wrap=True)
     for field in ("experiment", "status", "preset", "device", "seed"):
         table.add_row(field, *(str(getattr(r, field)) for r in records))
-    metrics = _union([r.metrics for r in records])
-    for group, cells in ((differing, lambda n: [_param(p.get(n, MISSING)) for p in params]),
+    metrics = union([r.metrics for r in records])
+    for group, cells in ((differing, lambda n: [format_param(p.get(n, MISSING))
+                                                for p in params]),
                          (metrics, lambda n: [format_value(r.metrics[n]) if n in r.metrics
                                               else MISSING for r in records])):
         if group:
             table.add_row()  # a blank line between config, hyperparameters and metrics
         for name in group:
             table.add_row(name, *cells(name))
-    out = Console()
+    out = out or Console()
     out.print(table, highlight=False)
     if same:
-        out.print("same in all: " + " ".join(f"{n}={_param(params[0][n])}" for n in same),
+        out.print("same in all: " + " ".join(f"{n}={format_param(params[0][n])}" for n in same),
                   highlight=False, soft_wrap=True)
-
-
-def _param(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 def export_command(
     run_ids: Annotated[list[str] | None, typer.Argument(
-        metavar="RUN", help="Run ids; none: every run (or every run of --experiment).",
+        metavar="RUN", help="Run ids; none: every run (or every run of --experiment or --sweep).",
         show_default=False)] = None,
     experiment: Annotated[str | None, typer.Option(help="Every run of this experiment.")] = None,
+    sweep: SweepOption = None,
     fmt: Annotated[str, typer.Option(
         "--format", metavar="csv|json", help="CSV: a row per run; JSON: a list of runs.",
     )] = "csv",
@@ -118,13 +133,16 @@ def export_command(
         raise usage_error(f"--format must be csv or json, not {fmt!r}")
     if epochs and fmt != "json":
         raise usage_error("--epochs needs --format json: a CSV row cannot hold every epoch")
-    if run_ids and experiment:
-        raise usage_error("give run ids or --experiment, not both")
+    if run_ids and (experiment or sweep):
+        raise usage_error("give run ids or --experiment/--sweep, not both")
     store = Store()
     if run_ids:
         records = _records(store, run_ids)
+    elif sweep:
+        records = [r for r in sweep_records(store, sweep)
+                   if experiment is None or r.experiment == experiment]
     else:
-        records = store.recent(-1, experiment)  # LIMIT -1: no limit
+        records = store.recent(None, experiment)
     rows = [_row(r) for r in records]
     if fmt == "json":
         if epochs:
@@ -160,8 +178,8 @@ def _epochs(store: Store, run_id: str) -> list[dict[str, Any]]:
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
-    params = _union([row["params"] for row in rows])
-    metrics = _union([row["metrics"] for row in rows])
+    params = union([row["params"] for row in rows])
+    metrics = union([row["metrics"] for row in rows])
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([*FIELDS, *(f"param.{n}" for n in params), *(f"metric.{n}" for n in metrics)])

@@ -36,6 +36,10 @@ class Started(Event):
     device: str
     seed: int
     preset: str = "book"
+    sweep: str = ""  # the sweep it belongs to, if any: its runs are compared together
+    # None: a new run. A number: this process continues the run after that epoch (its last
+    # checkpoint); what an earlier process recorded past it is superseded.
+    resume_epoch: int | None = None
 
 
 @dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from lab.charts import metrics_chart, thin
-from lab.events import Curve, EpochEnd, Event, Progress
+from lab.events import Curve, EpochEnd, Event, Progress, Started
 
 MAX_BATCH_POINTS = 4096  # past this, halve the per-batch line by averaging neighbours
 
@@ -33,6 +33,11 @@ class Decimated:
     def __len__(self) -> int:
         return len(self.points)
 
+    def drop_after(self, x: float) -> None:
+        """Forget the points past ``x`` (a resumed run redoes them)."""
+        self.points = [point for point in self.points if point[0] <= x]
+        self._acc = [point for point in self._acc if point[0] <= x]
+
 
 class RunPlots:
     """What a run has to plot, from its events: the per-epoch metrics, the per-batch loss, and
@@ -46,7 +51,13 @@ class RunPlots:
 
     def add(self, event: Event) -> bool:
         """Take an event; says whether it changed anything to plot."""
-        if isinstance(event, Progress):
+        if isinstance(event, Started) and event.resume_epoch is not None:
+            # A resumed run starts again after its checkpoint's epoch: later points are redone.
+            last = event.resume_epoch
+            self.series = {name: [p for p in points if p[0] <= last]
+                           for name, points in self.series.items()}
+            self.batch.drop_after(last)
+        elif isinstance(event, Progress):
             self.epochs = event.epochs
             n = len(event.losses)
             for i, loss in enumerate(event.losses):

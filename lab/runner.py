@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -28,6 +29,7 @@ from lab.events import (
     Sink,
     Started,
 )
+from lab.resume import ResumePlan
 from lab.spec import Experiment, Params
 from lab.store import EventLog, Store
 from lab.train.context import Diverged, RunContext, Stopped
@@ -52,30 +54,61 @@ def run(
     sinks: Sequence[Sink] = (),
     cancel: threading.Event | None = None,
     store: Store | None = None,
+    run_id: str | None = None,
+    sweep: str = "",
 ) -> RunResult:
     """Run ``experiment`` to its end (finished, stopped, diverged or failed); blocking.
 
     ``params`` must come from ``experiment.resolve`` and ``device`` from ``devices.validate``:
     input is checked before a run exists, so a refused value leaves no trace in the store.
+    ``run_id``: one chosen beforehand (a detached run's parent names it); ``sweep``: the sweep
+    the run belongs to.
     """
     store = store or Store()
-    run_id = store.new_run_id(experiment.id)
+    named = run_id is not None  # its folder may exist already (a detached run's parent made it)
+    run_id = run_id or store.new_run_id(experiment.id)
     run_dir = store.run_dir(run_id)
-    run_dir.mkdir(parents=True)
+    run_dir.mkdir(parents=True, exist_ok=named)
     config = {"experiment": experiment.id, "preset": preset, "params": dict(params),
-              "device": device, "seed": seed}
+              "device": device, "seed": seed, "sweep": sweep}
     (run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    started = Started(run_id, experiment.id, dict(params), device, seed, preset, sweep)
+    return _execute(experiment, params, started, run_dir, store, sinks, cancel)
 
+
+def resume(
+    plan: ResumePlan,
+    *,
+    sinks: Sequence[Sink] = (),
+    cancel: threading.Event | None = None,
+    store: Store | None = None,
+) -> RunResult:
+    """Continue a run from its last checkpoint (``plan`` from ``plan_resume``); blocking. The
+    run keeps its id and folder; its events file gets a second ``Started`` with
+    ``resume_epoch``, and a fixed seed on the same device ends bitwise as an uninterrupted run."""
+    store = store or Store()
+    config = plan.config
+    started = Started(plan.run_id, plan.experiment.id, dict(plan.params), plan.device,
+                      config["seed"], config["preset"], config.get("sweep", ""),
+                      resume_epoch=plan.epoch)
+    return _execute(plan.experiment, plan.params, started, store.run_dir(plan.run_id), store,
+                    sinks, cancel, plan.checkpoint)
+
+
+def _execute(experiment: Experiment, params: Params, started: Started, run_dir: Path,
+             store: Store, sinks: Sequence[Sink], cancel: threading.Event | None,
+             checkpoint: dict[str, Any] | None = None) -> RunResult:
     log = EventLog(run_dir / "events.jsonl")
-    outputs: list[Sink] = [log, lambda event: store.record(run_id, event), *sinks]
+    outputs: list[Sink] = [log, lambda event: store.record(started.run_id, event), *sinks]
 
     def emit(event: Event) -> None:
         for sink in outputs:
             sink(event)
 
-    torch.manual_seed(seed)
-    ctx = RunContext(params, torch.device(device), emit, cancel or threading.Event(), run_dir)
-    emit(Started(run_id, experiment.id, dict(params), device, seed, preset))
+    torch.manual_seed(started.seed)
+    ctx = RunContext(params, torch.device(started.device), emit, cancel or threading.Event(),
+                     run_dir, resume=checkpoint, main_metric=experiment.main_metric)
+    emit(started)
     status, reason = STOPPED, "interrupted"  # what a KeyboardInterrupt leaves on record
     try:
         status, reason = _train(experiment, ctx)
@@ -85,7 +118,7 @@ def run(
         ended = Ended(status, reason, ctx.metrics, ctx.elapsed)
         emit(ended)
         log.close()
-    return RunResult(run_id, ended.status, ended.reason, ctx.metrics, run_dir)
+    return RunResult(started.run_id, ended.status, ended.reason, ctx.metrics, run_dir)
 
 
 def _train(experiment: Experiment, ctx: RunContext) -> tuple[str, str]:

@@ -173,6 +173,10 @@ class Experiment:
     # A language model: it emits Sample events while training, and its recipe module offers
     # load_generator(run_dir) to write text after any prefix from a finished run's checkpoint.
     writes_text: bool = False
+    # Whether a stopped run can continue from its last epoch: not where one run trains several
+    # models in turn (k-fold), nor a demonstration.
+    resumable: bool = True
+    main_metric: str = ""  # the metric that picks best.pt; "" lets checkpoint.main_metric choose
 
     def __post_init__(self) -> None:
         # "book" is always the defaults themselves, and "quick" too where the book's run already
@@ -184,6 +188,10 @@ class Experiment:
                 self.resolve(name, overrides)
             except ParamError as err:  # a bug in a declaration, not user input
                 raise ValueError(f"{self.id}: preset {name!r} is invalid: {err}") from None
+
+    @property
+    def can_resume(self) -> bool:
+        return self.resumable and not self.demo
 
     @property
     def title(self) -> str:

@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS runs (
     started_at  REAL NOT NULL,
     ended_at    REAL,
     pid         INTEGER,                -- the process running it, while it runs
-    host        TEXT
+    host        TEXT,
+    sweep       TEXT NOT NULL DEFAULT ''  -- the sweep it belongs to, if any
 );
 CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at);
 CREATE TABLE IF NOT EXISTS epochs (         -- every epoch's metrics, for comparing runs
@@ -47,8 +48,8 @@ CREATE TABLE IF NOT EXISTS epochs (         -- every epoch's metrics, for compar
 );
 """
 # Columns added after the first release: an older index gets them on open.
-_ADDED_COLUMNS = {"pid": "INTEGER", "host": "TEXT"}
-CRASHED = "crashed"
+_ADDED_COLUMNS = {"pid": "INTEGER", "host": "TEXT", "sweep": "TEXT NOT NULL DEFAULT ''"}
+RUNNING, CRASHED = "running", "crashed"
 CRASH_REASON = "its process ended without recording an end (killed, or the machine went down)"
 
 
@@ -66,6 +67,7 @@ class RunRecord:
     metrics: dict[str, float]
     started_at: float
     ended_at: float | None
+    sweep: str = ""
 
 
 class Store:
@@ -101,12 +103,23 @@ class Store:
     def record(self, run_id: str, event: Event) -> None:
         """Index the events that change a run's row; every event is also kept by ``EventLog``."""
         with self._connect() as db:
-            if isinstance(event, Started):
+            if isinstance(event, Started) and event.resume_epoch is not None:
+                # Continued by this process: running again; epochs past its checkpoint are
+                # superseded by the ones it will record.
+                db.execute("UPDATE runs SET status = 'running', reason = '', ended_at = NULL,"
+                           " device = ?, epochs_done = ?, pid = ?, host = ? WHERE id = ?",
+                           (event.device, event.resume_epoch, os.getpid(),
+                            socket.gethostname(), run_id))
+                db.execute("DELETE FROM epochs WHERE run_id = ? AND epoch > ?",
+                           (run_id, event.resume_epoch))
+            elif isinstance(event, Started):
                 db.execute(
                     "INSERT INTO runs (id, experiment, preset, device, seed, params, status,"
-                    " started_at, pid, host) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+                    " started_at, pid, host, sweep)"
+                    " VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
                     (event.run_id, event.experiment, event.preset, event.device, event.seed,
-                     json.dumps(event.params), event.t, os.getpid(), socket.gethostname()),
+                     json.dumps(event.params), event.t, os.getpid(), socket.gethostname(),
+                     event.sweep),
                 )
             elif isinstance(event, EpochEnd):
                 metrics = json.dumps(event.metrics)
@@ -150,16 +163,38 @@ class Store:
                 tmp.unlink(missing_ok=True)
         return gone
 
-    def recent(self, limit: int = 20, experiment: str | None = None) -> list[RunRecord]:
+    def recent(self, limit: int | None = 20, experiment: str | None = None,
+               status: str | None = None, sweep: str | None = None) -> list[RunRecord]:
+        """Runs newest first, those of an experiment, a status or a sweep if given; all of them
+        when ``limit`` is None."""
+        filters = {"experiment": experiment, "status": status, "sweep": sweep}
+        chosen = {column: value for column, value in filters.items() if value}
         query = f"SELECT {_RECORD_COLUMNS} FROM runs"
-        args: tuple[Any, ...] = ()
-        if experiment:
-            query += " WHERE experiment = ?"
-            args = (experiment,)
+        if chosen:
+            query += " WHERE " + " AND ".join(f"{column} = ?" for column in chosen)
         query += " ORDER BY started_at DESC LIMIT ?"
         with self._connect() as db:
-            rows = db.execute(query, (*args, limit)).fetchall()
-        return [_to_record(row) for row in rows]
+            rows = db.execute(query, (*chosen.values(), -1 if limit is None else limit))
+            return [_to_record(row) for row in rows.fetchall()]
+
+    def pid(self, run_id: str) -> int | None:
+        """The process running ``run_id`` on this machine, while it runs (None for a run on
+        another host sharing this folder: its pid means nothing here)."""
+        with self._connect() as db:
+            row = db.execute("SELECT pid FROM runs WHERE id = ? AND status = 'running' AND "
+                             "host = ?", (run_id, socket.gethostname())).fetchone()
+        return row[0] if row else None
+
+    def is_live(self, run_id: str) -> bool:
+        """Whether ``run_id`` runs now: recorded as running by a process that still exists (one
+        on another machine sharing this folder is taken at its word)."""
+        with self._connect() as db:
+            row = db.execute("SELECT pid, host FROM runs WHERE id = ? AND status = 'running'",
+                             (run_id,)).fetchone()
+        if row is None:
+            return False
+        pid, host = row
+        return host != socket.gethostname() or pid is None or _alive(pid)
 
     def get(self, run_id: str) -> RunRecord | None:
         with self._connect() as db:
@@ -198,15 +233,16 @@ def _alive(pid: int) -> bool:
 
 def _to_record(row: tuple) -> RunRecord:
     (id_, experiment, preset, device, seed, params, status, reason, epochs_done, metrics,
-     started_at, ended_at) = row
+     started_at, ended_at, sweep) = row
     return RunRecord(id_, experiment, preset, device, seed, json.loads(params), status, reason,
-                     epochs_done, json.loads(metrics), started_at, ended_at)
+                     epochs_done, json.loads(metrics), started_at, ended_at, sweep or "")
 
 
 class EventLog:
     """Appends each event as one JSON line; a line is whole before the next begins."""
 
     def __init__(self, path: Path):
+        _drop_torn_line(path)  # a resumed run appends after what a killed process left
         self._file = path.open("a", encoding="utf-8")
 
     def __call__(self, event: Event) -> None:
@@ -215,6 +251,16 @@ class EventLog:
 
     def close(self) -> None:
         self._file.close()
+
+
+def _drop_torn_line(path: Path) -> None:
+    """Cut a last line left without its newline by a process killed mid-write."""
+    if not path.exists():
+        return
+    with path.open("rb+") as file:
+        data = file.read()
+        if data and not data.endswith(b"\n"):
+            file.truncate(data.rfind(b"\n") + 1)
 
 
 def read_events(run_dir: Path) -> list[Event]:

@@ -38,6 +38,7 @@ NADARAYA_WATSON = Experiment(
         epochs(5),
     ),
     entry="lab.recipes.nadaraya_watson:nadaraya_watson",
+    resumable=False,  # one run computes three estimators in turn; it takes seconds
     notes="The loss is the book's Chinese code's: squared errors summed, not halved (the English "
     "edition halves them and so takes half-size steps; its plot reads 26.71 → 9.83). The "
     "training points are drawn joined by a line. After every epoch (about 20 times in a long "

@@ -199,6 +199,7 @@ INIT_STABILITY = Experiment(
         epochs(3),
     ),
     entry="lab.recipes.init_stability:train_init_stability",
+    resumable=False,  # its figure compares the first batch's gradients with the latest
     presets={
         "vanishing": {},
         "exploding": {"activation": "tanh"},

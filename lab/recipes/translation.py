@@ -79,8 +79,8 @@ def train_translation(ctx: RunContext, model: str) -> None:
         if epoch % HEATMAP_EVERY == 0 and epoch < p.epochs:
             emit_heatmaps(ctx, model, decode, epoch)
 
-    monitor = train_seq2seq(ctx, net, data, after_epoch)
-    speed = monitor.examples_per_sec
+    train_seq2seq(ctx, net, data, after_epoch)
+    speed = ctx.speed
     ctx.metrics["tokens_per_sec"] = speed
     ctx.emit(Message(f"loss {ctx.metrics['loss']:.3f}, {speed:.1f} tokens/sec on "
                      f"{ctx.device}"))

@@ -63,7 +63,7 @@ def fit_classifier(
     p = ctx.params
     images, labels = train
     n = len(labels)
-    for epoch in range(1, p.epochs + 1):
+    for epoch in ctx.epochs(p.epochs):
         net.train()
         loss_sum = torch.zeros((), device=ctx.device)
         correct = torch.zeros((), device=ctx.device)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import torch
 
 from lab.events import Event, Message
 from lab.spec import Params
+from lab.train import checkpoint
 
 
 class Stopped(Exception):
@@ -37,7 +38,12 @@ class RunContext:
         emit: Callable[[Event], None],
         cancel: threading.Event,
         run_dir: Path,
+        *,
+        resume: dict[str, Any] | None = None,
+        main_metric: str = "",
     ):
+        """``resume``: a ``last.pt`` to continue from, restored when the training loop starts;
+        ``main_metric``: the experiment's choice of the metric that picks ``best.pt``."""
         self.params = params
         self.device = device
         self.emit = emit
@@ -45,11 +51,35 @@ class RunContext:
         self.run_dir = run_dir
         self.started = time.perf_counter()
         self.metrics: dict[str, float] = {}  # the latest epoch's
+        self.speed = 0.0  # the latest epoch's training throughput (examples or tokens per second)
         self._state: dict[str, Any] = {}
+        self._resume = resume
+        self._main_metric = main_metric
+        self._best: tuple[str, float] | None = None  # (metric, value) of best.pt
+        self._earlier = 0.0  # seconds spent by the processes before a resume
+        if resume is not None:
+            self.metrics = dict(resume["metrics"])
+            self.speed = resume["speed"]
+            self._earlier = resume["elapsed"]
+            self._best = resume["best"]
 
     @property
     def elapsed(self) -> float:
-        return time.perf_counter() - self.started
+        return self._earlier + time.perf_counter() - self.started
+
+    def epochs(self, total: int) -> Iterator[int]:
+        """The epochs a training loop runs, 1..total, or those after a resumed checkpoint's
+        epoch (whose model, optimizer and random state are restored first). Every epoch the
+        loop completes is saved as ``last.pt``, and as ``best.pt`` when its main metric is the
+        best yet."""
+        start = 1
+        if self._resume is not None:
+            saved, self._resume = self._resume, None
+            self._restore(saved)
+            start = saved["epoch"] + 1
+        for epoch in range(start, total + 1):
+            yield epoch
+            self._save_epoch(epoch)
 
     def download_note(self, name: str, done: int, total: int | None) -> None:
         """A data hub progress callback: says in the log when a file starts downloading."""
@@ -64,15 +94,43 @@ class RunContext:
         """Register what the checkpoint holds (modules, optimizers: anything with state_dict)."""
         self._state.update(objects)
 
-    def save_checkpoint(self, name: str = "final.pt") -> Path | None:
+    def save_checkpoint(self, name: str = checkpoint.FINAL) -> Path | None:
         """Write the tracked state atomically (temp file, then rename); None if none tracked."""
         if not self._state:
             return None
         path = self.run_dir / name
-        tmp = path.with_suffix(".tmp")
-        torch.save({key: obj.state_dict() for key, obj in self._state.items()}, tmp)
-        tmp.replace(path)
+        checkpoint.write_atomic(self._state_dicts(), path)
         return path
+
+    def _state_dicts(self) -> dict[str, Any]:
+        return {key: obj.state_dict() for key, obj in self._state.items()}
+
+    def _save_epoch(self, epoch: int) -> None:
+        if not self._state:
+            return
+        name = checkpoint.main_metric(self.metrics, self._main_metric)
+        better = name is not None and checkpoint.improves(
+            self.metrics[name], self._best[1] if self._best else None, name)
+        if better:
+            self._best = (name, self.metrics[name])
+        last = self.run_dir / checkpoint.LAST
+        checkpoint.write_atomic({
+            "state": self._state_dicts(), "epoch": epoch, "metrics": dict(self.metrics),
+            "elapsed": self.elapsed, "speed": self.speed, "best": self._best,
+            "rng": checkpoint.rng_state(self.device),
+        }, last)
+        if better:
+            checkpoint.keep_as_best(last)
+
+    def _restore(self, saved: dict[str, Any]) -> None:
+        missing = set(self._state) - set(saved["state"])
+        if missing:
+            raise ValueError(f"the checkpoint lacks {', '.join(sorted(missing))}: it was written "
+                             "by another version of this experiment")
+        for key, obj in self._state.items():
+            if hasattr(obj, "load_state_dict"):  # the book's SGD holds only its lr
+                obj.load_state_dict(saved["state"][key])
+        checkpoint.set_rng_state(saved["rng"], self.device)
 
     def state_is_finite(self) -> bool:
         """False when the tracked model holds NaN/inf (a diverged model is not worth saving)."""

@@ -94,12 +94,12 @@ def fit_language_model(ctx: RunContext, net: nn.Module, updater: Updater,
     def generate(prefix: str) -> str:
         return predict(prefix, SAMPLE_CHARS, net, vocab, ctx.device)
 
-    for epoch in range(1, p.epochs + 1):
+    for epoch in ctx.epochs(p.epochs):
         monitor = _train_epoch(ctx, epoch, net, updater, params, corpus)
         end_epoch(ctx, monitor, {"perplexity": monitor.losses.mean().exp()})
         if epoch % SAMPLE_EVERY == 0:
             ctx.emit(Sample(epoch, PREFIXES[0], generate(PREFIXES[0])))
-    speed = monitor.examples_per_sec
+    speed = ctx.speed
     ctx.metrics["tokens_per_sec"] = speed
     ctx.emit(Message(f"perplexity {ctx.metrics['perplexity']:.1f}, {speed:.1f} tokens/sec on "
                      f"{ctx.device}"))

@@ -35,5 +35,6 @@ def end_epoch(ctx: RunContext, monitor: EpochMonitor, metrics: dict[str, torch.T
         if not math.isfinite(value):
             raise Diverged(monitor.epoch, monitor.steps, value)
     ctx.metrics = dict(values)  # a recipe may add final metrics; the event keeps its own
+    ctx.speed = monitor.examples_per_sec
     ctx.emit(EpochEnd(monitor.epoch, monitor.epochs, values, monitor.examples_per_sec,
                       ctx.elapsed))

@@ -38,7 +38,7 @@ def fit_regressor(
         update(losses)
         return losses.detach()
 
-    for epoch in range(1, p.epochs + 1):
+    for epoch in ctx.epochs(p.epochs):
         monitor = run_epoch(ctx, epoch, p.epochs, len(labels), p.batch_size, step)
         with torch.no_grad():
             end_epoch(ctx, monitor, {name: eval_loss(net(X), y).mean()

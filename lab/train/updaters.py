@@ -21,6 +21,9 @@ class TorchUpdater:
     def state_dict(self) -> dict:
         return self.optimizer.state_dict()
 
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state)
+
 
 class ScratchSGD:
     """The book's ``d2l.sgd``: backward on the summed loss, then ``p -= lr * p.grad / batch``."""

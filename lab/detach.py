@@ -1,0 +1,130 @@
+"""Detached runs: a run in its own process and session, so it outlives the terminal (an SSH drop,
+a closed window) that started it. Anyone can watch it by following its events (lab/follow.py).
+
+The parent checks everything first, names the run, writes its ``config.json`` and starts
+``python -m lab.detach RUN`` in a new session; the child reads the config back and runs it with
+the one runner. Its own output (a traceback at worst) goes to the run's ``output.log``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lab import catalog, paths
+from lab.cancel import Cancel
+from lab.spec import Experiment, Params
+from lab.store import Store
+
+OUTPUT = "output.log"
+PASSIVE_OMP_MARK = "D2L_LAB_PASSIVE_OMP"  # set by the TUI when it chose OMP_WAIT_POLICY itself
+START_TIMEOUT = 120.0  # seconds the parent waits for the child to record the run (torch import)
+
+
+class DetachError(RuntimeError):
+    """The detached process ended before it recorded its run; the message has its output."""
+
+
+def spawn(store: Store, experiment: Experiment, params: Params, *, device: str, seed: int,
+          preset: str, sweep: str = "") -> tuple[str, subprocess.Popen]:
+    """Start a new run in a detached process; returns its id at once (see ``wait_started``)."""
+    run_id = store.new_run_id(experiment.id)
+    run_dir = store.run_dir(run_id)
+    run_dir.mkdir(parents=True)
+    config = {"experiment": experiment.id, "preset": preset, "params": dict(params),
+              "device": device, "seed": seed, "sweep": sweep}
+    (run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return run_id, _start(store, run_id, [])
+
+
+def spawn_resume(store: Store, run_id: str, device: str | None = None) -> subprocess.Popen:
+    """Continue a stopped or crashed run (checked by the caller with ``plan_resume``) in a
+    detached process."""
+    return _start(store, run_id, ["--resume"] + (["--device", device] if device else []))
+
+
+def _start(store: Store, run_id: str, extra: list[str]) -> subprocess.Popen:
+    log = (store.run_dir(run_id) / OUTPUT).open("ab")
+    env = dict(os.environ)
+    if env.pop(PASSIVE_OMP_MARK, None):
+        # The TUI made OpenMP wait passively to leave its UI thread a core; a run in a process
+        # of its own shares the cores with no one, and passive waiting halves small models.
+        env.pop("OMP_WAIT_POLICY", None)
+    if store.home != paths.home():  # a store elsewhere (D2L_LAB_HOME moves the data cache too)
+        env["D2L_LAB_HOME"] = str(store.home)
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "lab.detach", run_id, *extra], stdin=subprocess.DEVNULL,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+    finally:
+        log.close()  # the child holds its own copy
+
+
+def wait_started(store: Store, run_id: str, proc: subprocess.Popen,
+                 timeout: float = START_TIMEOUT) -> None:
+    """Return once ``proc`` has recorded ``run_id`` as running; DetachError if it ends first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if store.pid(run_id) == proc.pid:
+            return
+        if proc.poll() is not None:
+            if store.get(run_id) is not None:  # it ran, and ended already: a very short run
+                return
+            output = (store.run_dir(run_id) / OUTPUT).read_text(errors="replace").strip()
+            raise DetachError(f"the detached run ended at once (exit {proc.returncode})"
+                              + (f":\n{output[-2000:]}" if output else ""))
+        time.sleep(0.05)
+    raise DetachError(f"the detached run did not start within {timeout:.0f}s; see "
+                      f"{store.run_dir(run_id) / OUTPUT}")
+
+
+def stop(store: Store, run_id: str) -> bool:
+    """Ask a run in another process on this machine to stop (as Ctrl+C would: it keeps its
+    checkpoint); False if it is not running here."""
+    pid = store.pid(run_id)
+    if pid is None or not store.is_live(run_id):
+        return False
+    try:
+        os.kill(pid, signal.SIGINT)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _main(argv: list[str]) -> int:
+    """The detached process: run (or resume) the run whose folder the parent prepared."""
+    from lab import runner  # torch
+    from lab.resume import plan_resume
+
+    run_id, resume = argv[0], "--resume" in argv
+    device = argv[argv.index("--device") + 1] if "--device" in argv else None
+    store = Store()
+    cancel = Cancel()
+    # Ctrl+C's signal (from `runs stop`, or the TUI's Stop) stops it; SIGTERM and SIGHUP
+    # (a shutdown) interrupt it; either way it records itself and keeps its checkpoint.
+    signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _frame: cancel.interrupt(signum))
+    if resume:
+        result = runner.resume(plan_resume(store, run_id, device), cancel=cancel, store=store)
+    else:
+        config = json.loads((store.run_dir(run_id) / "config.json").read_text(encoding="utf-8"))
+        experiment = catalog.get(config["experiment"])
+        params = experiment.resolve(config["preset"], config["params"])
+        result = runner.run(experiment, params, device=config["device"], seed=config["seed"],
+                            preset=config["preset"], cancel=cancel, store=store, run_id=run_id,
+                            sweep=config.get("sweep", ""))
+    return 0 if result.status == "finished" else 1
+
+
+def output_path(store: Store, run_id: str) -> Path:
+    return store.run_dir(run_id) / OUTPUT
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
