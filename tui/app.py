@@ -1,4 +1,5 @@
-"""d2l-lab's terminal console: pick an experiment, edit its parameters, run it, watch it learn.
+"""d2l-lab's terminal console: pick an experiment, edit its parameters, run it, watch it learn;
+replay a recorded run, resume a stopped one, or follow one another process runs.
 
 Nothing here imports torch: the first screen paints at once, and torch is loaded by the device
 probe after that paint, or by the run thread (see tui/run.py).
@@ -19,35 +20,47 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Static, TabbedContent, TabPane
 
 from lab import catalog
-from lab.events import Heatmap, Predictions, Started
+from lab.detach import PASSIVE_OMP_MARK
+from lab.events import Predictions
 from lab.spec import Experiment, ParamError
-from tui.messages import DevicesFound, RunEvents, RunFinished, TextWritten
-from tui.run import RunHandle, probe_devices, write_text
+from lab.store import RunRecord, Store
+from tui.history import RunHistory
+from tui.messages import DevicesFound
+from tui.run import Follower, RunHandle, probe_devices
+from tui.running import RunControl
 from tui.screens.help import HelpScreen
 from tui.screens.panel import PanelScreen
 from tui.screens.predictions import PredictionsScreen
+from tui.screens.runs import RunsScreen
 from tui.screens.shapes import ShapesScreen
 from tui.widgets.catalog import CatalogTree
 from tui.widgets.description import Description, Heading
+from tui.widgets.field import as_text
 from tui.widgets.form import ParamForm
 from tui.widgets.heatmap import HeatmapView
 from tui.widgets.plot import VIEW_KEY, LivePlot
 from tui.widgets.runlog import RunLog
-from tui.widgets.samples import CHARS, SampleView
+from tui.widgets.samples import SampleView
 from tui.widgets.status import RunStatus
 
 QUIT_WAIT = 1.5  # seconds quitting waits for a run to record itself as stopped
 PROBE_DELAY = 0.3  # seconds after the first paint before the device probe imports torch
 
 
-class LabApp(App[None]):
+class LabApp(RunControl, RunHistory, App[None]):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "d2l-lab"
     BINDINGS = [
         Binding("ctrl+r,f5", "run", "Run", priority=True),
         Binding("ctrl+x,f6", "stop", "Stop", priority=True),
+        # Not in the footer: the Setup tab's Detach button names it. Like ctrl+x, it wins over
+        # the fields' own use of the key (delete right).
+        Binding("ctrl+d", "detach", "Detach", priority=True, show=False),
         Binding("ctrl+t", "switch_tab", "Setup/Train", priority=True),
-        Binding("ctrl+l", "focus_catalog", "Catalog", priority=True),
+        Binding("ctrl+y", "runs", "Runs", priority=True),  # the recorded runs (tui/history.py)
+        # Not in the footer (full at 80 columns with Figure and Predictions): the catalog is in
+        # view, and Help names the key.
+        Binding("ctrl+l", "focus_catalog", "Catalog", priority=True, show=False),
         Binding(VIEW_KEY, "next_view", "Figure", priority=True),  # shown when a run has figures
         # Not in the footer (full at 80 columns): the Setup tab's Shapes button names it.
         Binding("ctrl+o", "shapes", "Shapes", priority=True, show=False),
@@ -66,11 +79,14 @@ class LabApp(App[None]):
         self._handle_signals = handle_signals
         self.experiment: Experiment | None = None
         self.devices: list[tuple[str, str]] = [("cpu", "cpu")]
-        self.handle: RunHandle | None = None
+        self.handle: RunHandle | None = None  # the run training here, or the one followed
         self.painted_at: float | None = None  # monotonic time of the first paint
-        self.predictions: Predictions | None = None  # the latest run's, if it drew any
-        self.run_id = ""  # the latest run's
+        self.predictions: Predictions | None = None  # the shown run's, if it drew any
+        self.run_id = ""  # the run shown on Train (live, followed or replayed)
+        self.shown: Experiment | None = None  # its experiment
         self._maps_auto: bool | None = None  # heatmaps shown by themselves; False: user chose
+        self._store: Store | None = None
+        self._before_resume: tuple[str, str] | None = None  # the status a refused resume restores
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -85,6 +101,7 @@ class LabApp(App[None]):
                         yield Description(id="description")
                     with Horizontal(id="actions"):
                         yield Button("Run ^r", id="run", variant="success", compact=True)
+                        yield Button("Detach ^d", id="detach", variant="primary", compact=True)
                         yield Button("Stop ^x", id="stop", variant="error", compact=True,
                                      disabled=True)
                         yield Button("Shapes ^o", id="shapes", variant="primary", compact=True)
@@ -128,12 +145,15 @@ class LabApp(App[None]):
         return forms.first() if forms else None
 
     @property
-    def running(self) -> bool:
-        return self.handle is not None and self.handle.running
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store()  # opening it marks runs whose process is gone as crashed
+        return self._store
 
-    async def load(self, exp: Experiment) -> None:
-        """Show an experiment's description and a fresh form prefilled with its first preset."""
-        device = self.form.device if self.form else "cpu"
+    async def load(self, exp: Experiment, record: RunRecord | None = None) -> None:
+        """Show an experiment's description and a fresh form prefilled with its first preset,
+        or with a recorded run's preset, device, seed and values."""
+        device = record.device if record else self.form.device if self.form else "cpu"
         self.experiment = exp
         self.query_one(Heading).show(exp)
         self.query_one(Description).show(exp)
@@ -141,7 +161,16 @@ class LabApp(App[None]):
             self.query_one(SampleView).display = exp.writes_text
         holder = self.query_one("#form-holder")
         await holder.remove_children()
-        await holder.mount(ParamForm(exp, devices=self.devices, device=device))
+        form = ParamForm(exp, devices=self.devices, device=device,
+                         preset=record.preset if record else None)
+        await holder.mount(form)
+        if record is not None:
+            form.field("seed").set_text(str(record.seed))
+            names = {param.name for param in exp.params}
+            for name, value in record.params.items():
+                if name in names:  # a parameter this version no longer has is left out
+                    form.field(name).set_text(as_text(value))
+            form.revalidate()
         self.query_one("#setup-scroll", VerticalScroll).scroll_home(animate=False)
         self._sync_controls()
 
@@ -162,17 +191,26 @@ class LabApp(App[None]):
 
     def _sync_controls(self) -> None:
         valid = self.form is not None and self.form.valid
-        self.query_one("#run", Button).disabled = self.running or not valid
+        sweep = valid and self.form is not None and self.form.is_sweep
+        self.query_one("#run", Button).disabled = self.training or not valid
+        self.query_one("#detach", Button).disabled = self.training or not valid
         self.query_one("#stop", Button).disabled = not self.running
-        # Shapes need valid values too; while they are not, the note takes its place.
+        # Shapes and Detach need valid values too; while they are not, the note takes their
+        # place (it needs the room at 80 columns). A sweep runs here, one run after another.
         self.query_one("#shapes", Button).display = valid
-        note = "" if valid else "fix the fields marked ✗ to run"
+        self.query_one("#detach", Button).display = valid and not sweep
+        if not valid:
+            note = "fix the fields marked ✗ to run"
+        else:
+            note = f"Run: a sweep of {self.form.runs} runs" if sweep and self.form else ""
         self.query_one("#form-note", Static).update(note)
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "run":  # None: shown dimmed in the footer
-            return None if self.running or not (self.form and self.form.valid) else True
+        if isinstance(self.screen, RunsScreen) and action not in ("runs", "help", "quit"):
+            return False  # its keys are its own (ctrl+d in its filter deletes, not detaches)
+        if action in ("run", "detach"):  # None: shown dimmed in the footer
+            return None if self.training or not (self.form and self.form.valid) else True
         if action == "stop":
             return True if self.running else None
         if action == "next_view":
@@ -181,99 +219,6 @@ class LabApp(App[None]):
         if action == "predictions":
             return self.predictions is not None
         return True
-
-    # -- running ------------------------------------------------------------------------------
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "run":
-            self.action_run()
-        elif event.button.id == "stop":
-            self.action_stop()
-        elif event.button.id == "shapes":
-            self.action_shapes()
-
-    def action_run(self) -> None:
-        form, exp = self.form, self.experiment
-        if self.running or form is None or exp is None:
-            return
-        if not form.revalidate():
-            self.query_one(TabbedContent).active = "setup"
-            self.notify("Some fields are invalid: fix the ones marked ✗.", severity="warning")
-            return
-        try:
-            params, seed = form.resolve()
-        except ParamError as err:
-            self.notify(str(err), severity="error")
-            return
-        self.handle = RunHandle(self.post_message, exp, params, device=form.device, seed=seed,
-                                preset=form.preset)
-        epochs = params.get("epochs")
-        self.query_one(LivePlot).reset(epochs if isinstance(epochs, int) else None, waiting=True,
-                                       log_loss=exp.log_loss)
-        self.query_one(HeatmapView).reset()
-        self._show_heatmaps(False)
-        self._maps_auto = None
-        self.query_one(SampleView).display = exp.writes_text
-        status = self.query_one(RunStatus)
-        status.unit = "tok" if exp.unit == "tokens" else "ex"
-        status.set_state("starting", f"{exp.id} · loading torch", fresh=True)
-        self.query_one(TabbedContent).active = "train"
-        self.handle.start()
-        self._sync_controls()
-
-    def action_stop(self) -> None:
-        if self.running and self.handle is not None:
-            self.handle.stop()
-            self.query_one(RunStatus).set_state("stopping", "finishing the current batch")
-
-    def on_run_events(self, message: RunEvents) -> None:
-        plot, status = self.query_one(LivePlot), self.query_one(RunStatus)
-        log, samples = self.query_one(RunLog), self.query_one(SampleView)
-        maps = self.query_one(HeatmapView)
-        views, predictions, had_maps = len(plot.views), self.predictions, bool(maps.data)
-        for event in message.events:
-            plot.add(event)
-            maps.add(event)
-            status.add(event)
-            log.add(event)
-            samples.add(event)
-            if isinstance(event, Heatmap) and not had_maps:
-                had_maps = True
-                log.note(f"heatmaps ({event.group}, …): {VIEW_KEY} shows them", "dim")
-            elif isinstance(event, Started):
-                self.predictions, self.run_id = None, event.run_id
-            elif isinstance(event, Predictions):
-                self.predictions = event
-                log.note("test images and their predicted labels: ctrl+g shows them", "dim")
-        # Heatmaps take the view while they are all a run has drawn (a demo of heatmaps), until
-        # the user picks a view or a curve comes.
-        if self._maps_auto is not False and had_maps:
-            self._maps_auto = not plot.has_data
-            self._show_heatmaps(self._maps_auto)
-        # The Figure and Predictions keys show once there is something to go to.
-        if len(plot.views) != views or self.predictions is not predictions or had_maps:
-            self.refresh_bindings()
-
-    def on_run_finished(self, message: RunFinished) -> None:
-        log = self.query_one(RunLog)
-        if message.error:
-            log.note(message.error, "bold red")
-            self.query_one(RunStatus).set_state("failed", message.error)
-        if message.result is not None:
-            log.note(f"saved as {message.result.run_id}", "dim")
-        self._sync_controls()
-
-    def on_sample_view_write(self, message: SampleView.Write) -> None:
-        """Let the latest run's model write after the prefix typed in the box."""
-        result = self.handle.result if self.handle is not None else None
-        if result is not None:
-            write_text(self.post_message, self.handle.experiment, result.run_dir,
-                       message.prefix, CHARS)
-
-    def on_text_written(self, message: TextWritten) -> None:
-        self.query_one(SampleView).written(message.prefix, message.text, message.error)
-        if not message.error:
-            self.query_one(RunLog).note(f"you asked: {message.text}")
 
     # -- navigation ---------------------------------------------------------------------------
 
@@ -318,8 +263,9 @@ class LabApp(App[None]):
         form, exp = self.form, self.experiment
         if form is None or exp is None:
             return
-        try:
-            params = exp.resolve(form.preset, form.overrides())  # the seed does not matter
+        try:  # the seed does not matter; a sweep shows its first run's network
+            params = (form.sweep_points()[0].params if form.is_sweep
+                      else exp.resolve(form.preset, form.overrides()))
         except ParamError as err:
             self.notify(f"Fix the fields marked ✗ first ({err}).", severity="warning")
             return
@@ -356,9 +302,11 @@ class LabApp(App[None]):
 
     async def _stop_run_before_exit(self, interrupted_by: int = 0) -> None:
         """Stop a running experiment and give it a bounded time to record itself as stopped
-        (or as interrupted, when a signal ends the session)."""
+        (or as interrupted, when a signal ends the session). A followed run goes on."""
         handle = self.handle
-        if handle is not None and handle.running:
+        if isinstance(handle, Follower):
+            handle.leave()
+        elif handle is not None and handle.running:
             if interrupted_by:
                 handle.interrupt(interrupted_by)
             else:
@@ -374,7 +322,9 @@ def main(experiment_id: str | None = None) -> None:
     # torch's OpenMP threads spin while they wait; beside the UI thread on a small machine they
     # then fight it for the cores and training ran 70x slower (3k vs 214k ex/s for softmax on 2
     # cores). Passive waiting must be chosen before torch loads, which the TUI does lazily.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        os.environ[PASSIVE_OMP_MARK] = "1"  # so a detached run's own process does not inherit it
     app = LabApp(experiment_id, handle_signals=True)
     app.run()
     # Everything is saved by now. Tearing down an interpreter that has loaded torch takes about

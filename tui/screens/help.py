@@ -10,16 +10,18 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 KEYS = (
-    ("ctrl+r  F5", "run the experiment with the form's values (opens Train)"),
-    ("ctrl+x  F6", "stop the run (within one batch; the run is kept as stopped)"),
+    ("ctrl+r  F5", "run the form's values (a list in a field: a sweep)"),
+    ("ctrl+x  F6", "stop the run within one batch (it is kept, as stopped)"),
+    ("ctrl+d", "run detached: in its own process, which outlives the lab"),
+    ("ctrl+y", "the recorded runs: overlay, replay, resume, attach"),
     ("ctrl+t", "switch between the Setup and Train tabs"),
     ("ctrl+l", "go to the catalog of experiments"),
-    ("ctrl+f", "the plot's next view: the metrics, then each figure of the run, and back"),
+    ("ctrl+f", "next view: the metrics, each figure, the heatmaps"),
     ("ctrl+o", "the network's output shape after each layer"),
     ("ctrl+g", "the last run's test images, true and predicted labels"),
     ("↑ ↓  Enter", "in the catalog: move, and choose an experiment"),
     ("Tab  shift+Tab", "next / previous field"),
-    ("Enter  ↑ ↓", "on a drop-down (preset, device, choices): open it, pick, confirm"),
+    ("Enter  ↑ ↓", "on a drop-down: open it, pick, confirm"),
     ("? F1", "this help (Esc or q closes it)"),
     ("ctrl+q", "quit (a running run is stopped and recorded first)"),
 )

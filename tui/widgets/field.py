@@ -1,7 +1,8 @@
 """One form field for a Param: label, control, range, help and an inline error.
 
 The field has no rules of its own: ``check`` asks ``Param.parse``, the rule the CLI and the saved
-configs use too, and shows the rule it reports.
+configs use too, and shows the rule it reports. A number field may hold a list, "0.1, 0.3, 0.9":
+each value passes the same rule and the form runs them as a sweep (lab/sweep.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Select, Static
 
 from lab.spec import Param, ParamError, Value
+from lab.sweep import listable, parse_values, split_values
 
 
 def as_text(value: Value) -> str:
@@ -58,10 +60,21 @@ class ParamField(Vertical):
     def set_text(self, text: str) -> None:
         self.control.value = text
 
+    @property
+    def values(self) -> list[str]:
+        """The text split into its values: one, or several for a list ("0.1, 0.3")."""
+        if listable(self.param) and isinstance(self.control, Input):
+            return split_values(self.text)
+        return [self.text]
+
+    @property
+    def is_list(self) -> bool:
+        return len(self.values) > 1
+
     def check(self) -> str | None:
-        """The rule the current text breaks, or None when it is valid."""
+        """The rule the current text (each value of a list) breaks, or None when it is valid."""
         try:
-            self.param.parse(self.text)
+            parse_values(self.param, self.values)
         except ParamError as err:
             return err.rule
         return None
@@ -71,3 +84,9 @@ class ParamField(Vertical):
         error.update(f"✗ {rule}" if rule else "")
         error.display = bool(rule)
         self.set_class(bool(rule), "-invalid")
+        self.set_class(self.is_list, "-list")
+        ranges = self.query(".field-range")
+        if ranges:  # a list says it is one: each of its values is a run of the sweep
+            hint = f"{len(self.values)} values: sweep" if self.is_list and not rule else ""
+            ranges.first(Label).update(" · ".join(filter(None, (self.param.describe_range(),
+                                                                 hint))))

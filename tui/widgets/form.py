@@ -1,6 +1,10 @@
 """The parameter form, generated from an experiment's schema: preset, device, seed, then one
 field per Param. Every change is validated by the lab's own rules (``Param.parse`` and
-``Experiment.resolve``); the form reports whether it is valid so the app can gate Run."""
+``Experiment.resolve``); the form reports whether it is valid so the app can gate Run.
+
+Number fields (the seed too) may hold lists, "0.1, 0.3, 0.9": the form then holds a sweep
+(``is_sweep``), one run per combination of the lists (``sweep_points``), checked as a whole
+before any run starts, the rules of ``d2l-lab sweep --grid``."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from textual.message import Message
 from textual.widgets import Input, Label, Select
 
 from lab.spec import SEED, Experiment, ParamError, Params
+from lab.sweep import SweepPoint, expand
 from tui.widgets.field import ParamField, as_text
 
 
@@ -27,6 +32,7 @@ class ParamForm(Vertical):
         names = list(experiment.presets)
         self._preset = preset if preset in names else names[0]
         self.valid = True
+        self.runs = 1  # how many runs Run would start: 1, a sweep's size, or 0 while invalid
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="field-row"):
@@ -73,9 +79,31 @@ class ParamForm(Vertical):
         return {f.param.name: f.text for f in self.fields if f.param is not SEED}
 
     def resolve(self) -> tuple[Params, int]:
-        """Validated params and seed; raises ParamError like the CLI's ``--set`` would."""
+        """Validated params and seed of one run; raises ParamError like the CLI's ``--set``
+        would, and for a field holding a list (see ``sweep_points``)."""
+        for f in self.fields:
+            if f.is_list:
+                raise ParamError(f.param.name, f"holds {len(f.values)} values: run them as a "
+                                 "sweep")
         seed = SEED.parse(self.field("seed").text)
         return self.experiment.resolve(self.preset, self.overrides()), int(seed)
+
+    def grid(self) -> dict[str, list[str]]:
+        """The fields holding lists, by name (the seed's too), each as its values' text."""
+        return {f.param.name: f.values for f in self.fields if f.is_list}
+
+    @property
+    def is_sweep(self) -> bool:
+        """Some field holds a list: Run starts a sweep (``sweep_points``), not one run."""
+        return any(f.is_list for f in self.fields)
+
+    def sweep_points(self) -> list[SweepPoint]:
+        """Every run of the form's grid, in order (the first list varies slowest), each with
+        its validated params, seed and a label like "lr=0.3 batch_size=128"; a form without
+        lists gives one point. Raises ParamError naming the field and the value."""
+        grid = self.grid()
+        fixed = {name: text for name, text in self.overrides().items() if name not in grid}
+        return expand(self.experiment, self.preset, fixed, grid, self.field("seed").text)
 
     # -- changing -----------------------------------------------------------------------------
 
@@ -97,16 +125,22 @@ class ParamForm(Vertical):
             rule = f.check()
             if rule:
                 errors[f.param.name] = rule
+        runs = 0
         if not errors:
-            try:  # the whole configuration, exactly as a run will resolve it
-                self.resolve()
+            try:  # the whole configuration, exactly as the run (or each run) will resolve it
+                if self.is_sweep:
+                    runs = len(self.sweep_points())
+                else:
+                    self.resolve()
+                    runs = 1
             except ParamError as err:
                 errors[err.name] = err.rule
         for f in self.fields:
             f.show_error(errors.get(f.param.name))
         valid = not errors
-        if force or valid != self.valid:
-            self.valid = valid
+        # Also when a sweep grows or shrinks, so the app can say how many runs Run starts.
+        if force or valid != self.valid or runs != self.runs:
+            self.valid, self.runs = valid, runs
             self.post_message(self.Validity(self, valid))
         return valid
 

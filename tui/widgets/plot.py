@@ -52,9 +52,9 @@ class LivePlot(Widget):
     # -- data and views -----------------------------------------------------------------------
 
     def add(self, event: Event) -> None:
-        if isinstance(event, Started):
+        if isinstance(event, Started) and event.resume_epoch is None:
             self.reset(epochs=_int(event.params.get("epochs")), waiting=True)
-        elif self.data.add(event):
+        elif self.data.add(event):  # a resumed run's Started drops the epochs it redoes
             self._dirty = True
 
     @property

@@ -34,7 +34,9 @@ class RunLog(RichLog):
         self.write(Text(text, style=style))
 
     def add(self, event: Event) -> None:
-        if isinstance(event, Started):
+        if isinstance(event, Started) and event.resume_epoch is not None:
+            self.note(f"▶ resumed after epoch {event.resume_epoch} on {event.device}", "bold")
+        elif isinstance(event, Started):
             self.plotted.clear()
             params = " ".join(f"{k}={v}" for k, v in event.params.items())
             self.note(f"▶ {event.experiment} on {event.device} · preset {event.preset} · "

@@ -17,6 +17,7 @@ STATE_STYLES = {
     "interrupted": ("■", "bold yellow"),
     "diverged": ("✗", "bold magenta"),
     "failed": ("✗", "bold red"),
+    "crashed": ("✗", "bold red"),  # its process vanished without recording an end
 }
 
 
@@ -36,6 +37,7 @@ def rate(per_sec: float) -> str:
 
 class RunStatus(Static):
     unit = "ex"  # what the throughput counts: "ex" (examples) or "tok" (tokens)
+    attached: int | None = None  # the pid of the process running the run followed, if any
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -46,14 +48,17 @@ class RunStatus(Static):
         self.epoch = self.epochs = self.step = self.steps = 0
         self.per_sec = self.elapsed = 0.0
 
-    def on_mount(self) -> None:
-        self._show()
-
     def set_state(self, state: str, detail: str = "", *, fresh: bool = False) -> None:
         if fresh:
             self._clear(state, detail)
         self.state, self.detail = state, detail
         self._show()
+
+    def set_attached(self, pid: int | None) -> None:
+        """Say that the run shown is another process's, followed here (None: it is not)."""
+        if pid != self.attached:
+            self.attached = pid
+            self._show()
 
     def add(self, event: Event) -> None:
         if isinstance(event, Started):
@@ -81,12 +86,18 @@ class RunStatus(Static):
         return self.elapsed / done * (self.epochs - done) if done > 0 else None
 
     def _show(self) -> None:
+        # The line is built when drawn: a replayed run's thousands of events cost one build.
+        self.refresh(layout=True)
+
+    def render(self) -> Text:
         mark, style = STATE_STYLES.get(self.state, ("?", ""))
         # While running the mark says it all: the line must fit 52 columns (80x24 with catalog).
         label = mark if self.state == "running" else f"{mark} {self.state}"
         parts: list[tuple[str, str] | str] = [(label, style)]
+        if self.attached:
+            parts.append((f" attached · pid {self.attached}", "cyan"))
         if self.epochs:
-            parts.append(f" epoch {self.epoch}/{self.epochs}")
+            parts.append(f"{' ·' if self.attached else ''} epoch {self.epoch}/{self.epochs}")
         if self.steps and self.state != "finished":  # finished: every step, said by the mark
             parts.append(f" · step {self.step}/{self.steps}")
         if self.per_sec:
@@ -98,4 +109,4 @@ class RunStatus(Static):
             parts.append(f" · ETA {clock(eta)}")
         if self.detail:
             parts.append((f" · {self.detail}", "dim"))
-        self.update(Text.assemble(*parts))
+        return Text.assemble(*parts)
