@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: lab test lint bench clean
+.PHONY: lab test lint bench inventory clean
 
 $(BIN)/d2l-lab: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,6 +22,9 @@ test: $(BIN)/d2l-lab
 bench: $(BIN)/d2l-lab
 	$(BIN)/python benchmarks/epoch_speed.py
 	$(BIN)/python benchmarks/startup.py
+
+inventory: $(BIN)/d2l-lab
+	$(BIN)/python tests/inventory.py --write
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -8,6 +8,7 @@ Exit codes: 0 done, 1 the run failed or diverged, 2 bad usage, 130 stopped by Ct
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lab import catalog
@@ -51,7 +53,8 @@ EXIT_USAGE = 2
 
 def usage_error(message: str) -> typer.Exit:
     """One line on stderr and exit code 2, for anything the user typed that cannot be run."""
-    err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # Escaped: the message quotes what the user typed, and "[/]" typed must not be markup.
+    err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_USAGE)
 
 
@@ -66,9 +69,7 @@ def _experiment(exp_id: str) -> Experiment:
 def main_callback(ctx: typer.Context) -> None:
     """With no command, open the lab's TUI."""
     if ctx.invoked_subcommand is None:
-        from tui.app import main as open_tui
-
-        open_tui()
+        _open_tui()
 
 
 @app.command("open")
@@ -76,6 +77,22 @@ def open_lab(exp_id: Annotated[str | None, typer.Argument(metavar="[ID]")] = Non
     """Open the lab's TUI, at an experiment if one is named."""
     if exp_id is not None:
         _experiment(exp_id)  # an unknown id is a usage error here, before the screen opens
+    _open_tui(exp_id)
+
+
+DUMB_TERMINALS = ("dumb", "unknown")  # as rich counts them: no cursor moves, no colours
+
+
+def _open_tui(exp_id: str | None = None) -> None:
+    """Open the TUI, unless this terminal cannot show it: then say so and leave it untouched
+    (the app would fill it with escape codes it does not understand)."""
+    term = os.environ.get("TERM", "")
+    if term in DUMB_TERMINALS:
+        raise usage_error(f"this terminal (TERM={term}) cannot show the lab; use a terminal "
+                          "such as xterm, or the CLI: d2l-lab run ID")
+    from lab.store import Store
+
+    Store()  # an unusable home is one line from main(), not a crash inside the app
     from tui.app import main as open_tui
 
     open_tui(exp_id)
@@ -150,7 +167,8 @@ def _print_shapes(exp: Experiment, params: Params) -> None:
         out.print(f"\n{e}")
         return
     except RuntimeError as e:  # a parameter the network cannot take (an input too small)
-        err.print(f"[red]error:[/] the network cannot take this input: {e}", highlight=False)
+        err.print(f"[red]error:[/] the network cannot take this input: {escape(str(e))}",
+                  highlight=False)
         raise typer.Exit(EXIT_FAILED) from None
     out.print("\n[bold]Shapes[/] (one input through the network, layer by layer):")
     out.print(shapes_text(input_shape, rows))
@@ -278,7 +296,7 @@ def runs_predict(
     try:
         text = load_generator(store.run_dir(run_id))(prefix, chars)
     except FileNotFoundError as e:  # the run left no checkpoint: it failed, or still runs
-        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_FAILED) from None
     except ValueError as e:  # not a language model, or a prefix it cannot read
         raise usage_error(str(e)) from None
@@ -337,7 +355,7 @@ def data_fetch(dataset: Annotated[str, typer.Argument(metavar="ID")]) -> None:
         with download_progress(out) as progress:
             path = hub.fetch(dataset, progress=progress)
     except hub.DataMissing as e:
-        err.print(f"[red]error:[/] {e}", highlight=False)
+        err.print(f"[red]error:[/] {escape(str(e))}", highlight=False)
         raise typer.Exit(EXIT_FAILED) from None
     out.print(f"{dataset}: ready in {path}")
 
@@ -358,7 +376,7 @@ def data_import(
     try:
         path = hub.import_dir(dataset, Path(directory), accept_checksum=accept_checksum)
     except hub.DataMissing as e:  # soft wrap: the command it suggests stays one line
-        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_FAILED) from None
     out.print(f"{dataset}: imported into {path}")
 
@@ -371,7 +389,13 @@ def _known_dataset(dataset: str) -> None:
 
 
 def main() -> None:
-    app(prog_name="d2l-lab")
+    from lab.store import StoreError  # no torch: the fast paths stay fast
+
+    try:
+        app(prog_name="d2l-lab")
+    except StoreError as e:  # the lab's home cannot be written: where, and how to choose another
+        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_FAILED)
 
 
 if __name__ == "__main__":

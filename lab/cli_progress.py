@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
@@ -96,7 +97,7 @@ class RichSink:
                                f"after epoch {event.resume_epoch} on {event.device}",
                                highlight=False)
         elif isinstance(event, Started):
-            params = " ".join(f"{k}={v}" for k, v in event.params.items())
+            params = escape(" ".join(f"{k}={v}" for k, v in event.params.items()))  # free text
             self.console.print(f"[bold]{self.experiment.title}[/] on {event.device} "
                                f"({event.preset}, seed {event.seed}): {params}", highlight=False)
             self.console.print(f"[dim]run {event.run_id}[/]", highlight=False)
@@ -125,7 +126,7 @@ class RichSink:
             style = STATUS_STYLE.get(event.status, "red")
             line = f"[{style}]{event.status}[/] in {event.elapsed:.1f}s"
             if event.reason:
-                line += f": {event.reason}"
+                line += f": {escape(event.reason)}"  # it may quote a path or a value
             self.console.print(line, highlight=False)
             if event.metrics:
                 self.console.print(format_metrics(event.metrics), highlight=False)

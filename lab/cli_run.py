@@ -77,7 +77,7 @@ def run_command(
         seed_value = SEED.parse(seed if seed is not None else saved.get("seed", 0))
     except ParamError as e:
         raise usage_error(str(e)) from None
-    device = validate_device(device or saved.get("device", "cpu"))
+    device = validate_device(device if device is not None else saved.get("device", "cpu"))
 
     from lab.store import Store
 

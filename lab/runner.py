@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
+import shutil
 import signal
+import sqlite3
 import threading
 import traceback
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,9 +34,9 @@ from lab.events import (
     Started,
 )
 from lab.resume import ResumePlan
-from lab.spec import Experiment, Params
-from lab.store import EventLog, Store
-from lab.train.context import Diverged, RunContext, Stopped
+from lab.spec import Experiment, ParamError, Params
+from lab.store import EventLog, Store, StoreError
+from lab.train.context import Diverged, RunContext, SaveFailed, Stopped
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class RunResult:
     reason: str
     metrics: dict[str, float]
     run_dir: Path
+    traceback: Path | None = None  # where a failure's traceback was saved, if this run saved one
 
 
 def run(
@@ -61,6 +66,7 @@ def run(
 
     ``params`` must come from ``experiment.resolve`` and ``device`` from ``devices.validate``:
     input is checked before a run exists, so a refused value leaves no trace in the store.
+    Raises StoreError, recording nothing, if the run's folder cannot be written.
     ``run_id``: one chosen beforehand (a detached run's parent names it); ``sweep``: the sweep
     the run belongs to.
     """
@@ -68,10 +74,9 @@ def run(
     named = run_id is not None  # its folder may exist already (a detached run's parent made it)
     run_id = run_id or store.new_run_id(experiment.id)
     run_dir = store.run_dir(run_id)
-    run_dir.mkdir(parents=True, exist_ok=named)
     config = {"experiment": experiment.id, "preset": preset, "params": dict(params),
               "device": device, "seed": seed, "sweep": sweep}
-    (run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    _make_folder(run_dir, named, json.dumps(config, indent=2) + "\n")
     started = Started(run_id, experiment.id, dict(params), device, seed, preset, sweep)
     return _execute(experiment, params, started, run_dir, store, sinks, cancel)
 
@@ -95,30 +100,87 @@ def resume(
                     sinks, cancel, plan.checkpoint)
 
 
+def _make_folder(run_dir: Path, exist_ok: bool, config: str) -> None:
+    """The run's folder with its config.json; a StoreError (and no half-made folder) if the
+    disk is full or read-only: the run does not exist yet, so nothing else is recorded."""
+    made = not run_dir.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=exist_ok)
+        (run_dir / "config.json").write_text(config, encoding="utf-8")
+    except FileExistsError:
+        raise  # an id taken twice is a bug, not the disk
+    except OSError as err:
+        if made:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise StoreError(run_dir, err, "the run's folder") from err
+
+
+class _Record:
+    """A sink that keeps the run's record: its events file, or its row in the index. The first
+    write that fails (a full disk, a read-only folder) raises SaveFailed, which ends the run;
+    from then on it writes nothing (but the index tries once more to record the end: a row
+    left "running" would look live as long as this process is), and the other sinks still hear
+    how the run ended."""
+
+    def __init__(self, path: Path, write: Sink, *, retry_end: bool = False) -> None:
+        self.path, self.write, self.retry_end = path, write, retry_end
+        self.failed = False
+
+    def __call__(self, event: Event) -> None:
+        if self.failed and not (self.retry_end and isinstance(event, Ended)):
+            return
+        try:
+            self.write(event)
+        except (OSError, sqlite3.Error) as err:
+            self.failed = True
+            raise SaveFailed(self.path, err) from err
+
+
 def _execute(experiment: Experiment, params: Params, started: Started, run_dir: Path,
              store: Store, sinks: Sequence[Sink], cancel: threading.Event | None,
              checkpoint: dict[str, Any] | None = None) -> RunResult:
-    log = EventLog(run_dir / "events.jsonl")
-    outputs: list[Sink] = [log, lambda event: store.record(started.run_id, event), *sinks]
+    try:
+        log = EventLog(run_dir / "events.jsonl")
+    except OSError as err:  # before Started: the run (or the resumed one's record) is unchanged
+        raise StoreError(run_dir, err, "the run's folder") from err
+    records = [_Record(run_dir / "events.jsonl", log),
+               _Record(store.db_path, lambda event: store.record(started.run_id, event),
+                       retry_end=True)]
+    outputs: list[Sink] = [*records, *sinks]
 
     def emit(event: Event) -> None:
+        """Every sink gets the event; then a record that could not be written ends the run."""
+        failed: SaveFailed | None = None
         for sink in outputs:
-            sink(event)
+            try:
+                sink(event)
+            except SaveFailed as err:
+                failed = failed or err
+        if failed is not None:
+            raise failed
 
     torch.manual_seed(started.seed)
     ctx = RunContext(params, torch.device(started.device), emit, cancel or threading.Event(),
                      run_dir, resume=checkpoint, main_metric=experiment.main_metric)
-    emit(started)
-    status, reason = STOPPED, "interrupted"  # what a KeyboardInterrupt leaves on record
+    # What a KeyboardInterrupt (the CLI's second Ctrl+C) leaves on record; last.pt is whole.
+    status, reason = STOPPED, "stopped at once by Ctrl+C (its last epoch's checkpoint is kept)"
     try:
+        emit(started)
         status, reason = _train(experiment, ctx)
         if status in (FINISHED, STOPPED, INTERRUPTED) and ctx.state_is_finite():
             ctx.save_checkpoint()
+    except SaveFailed as err:  # recording the run itself failed (outside the recipe)
+        status, reason = FAILED, _save_failed(err, ctx, experiment)
+    except Exception as err:  # a bug outside the recipe (a sink, saving final.pt)
+        status, reason = _crashed(ctx, err)
     finally:
         ended = Ended(status, reason, ctx.metrics, ctx.elapsed)
-        emit(ended)
-        log.close()
-    return RunResult(started.run_id, ended.status, ended.reason, ctx.metrics, run_dir)
+        with suppress(SaveFailed):  # already the reason it ended; the other sinks have it
+            emit(ended)
+        with suppress(OSError):  # a full disk fails the flush of what is left, again
+            log.close()
+    return RunResult(started.run_id, ended.status, ended.reason, ctx.metrics, run_dir,
+                     ctx.traceback)
 
 
 def _train(experiment: Experiment, ctx: RunContext) -> tuple[str, str]:
@@ -134,17 +196,61 @@ def _train(experiment: Experiment, ctx: RunContext) -> tuple[str, str]:
         return STOPPED, "stopped by the user"
     except Diverged as err:
         return DIVERGED, str(err)
-    except DataMissing as err:
-        ctx.emit(Message(str(err), level="error"))
+    except SaveFailed as err:
+        return FAILED, _save_failed(err, ctx, experiment)
+    except (DataMissing, ParamError) as err:  # missing or damaged data, a text too short
+        _tell(ctx, str(err))
         return FAILED, str(err).splitlines()[0]
-    except torch.OutOfMemoryError:
-        reason = f"out of memory on {ctx.device}; try a smaller batch_size"
-        ctx.emit(Message(reason, level="error"))
-        return FAILED, reason
-    except Exception as err:  # a bug or a bad environment: keep the traceback with the run
-        (ctx.run_dir / "traceback.txt").write_text(traceback.format_exc(), encoding="utf-8")
-        reason = f"{type(err).__name__}: {err}"
-        ctx.emit(Message(reason, level="error"))
-        return FAILED, reason
+    except Exception as err:
+        if _out_of_memory(err):
+            return FAILED, _out_of_memory_reason(err, ctx)
+        return _crashed(ctx, err)
     return FINISHED, ""
 
+
+def _crashed(ctx: RunContext, err: Exception) -> tuple[str, str]:
+    """A bug or a bad environment: the traceback is kept with the run (unless the disk is what
+    failed: then a second error must not hide the first), and the log says where."""
+    path = ctx.run_dir / "traceback.txt"
+    try:
+        path.write_text(traceback.format_exc(), encoding="utf-8")
+    except OSError:
+        pass
+    else:
+        ctx.traceback = path
+        _tell(ctx, f"the traceback is saved in {path}", "info")
+    return FAILED, f"{type(err).__name__}: {err}"
+
+
+def _tell(ctx: RunContext, text: str, level: str = "error") -> None:
+    """A message while the run is ending: the record may be what failed, so never raise."""
+    with suppress(SaveFailed):
+        ctx.emit(Message(text, level=level))
+
+
+def _save_failed(err: SaveFailed, ctx: RunContext, experiment: Experiment) -> str:
+    fix = "free some space" if err.disk_full else f"make {err.path.parent} writable"
+    if not experiment.can_resume:
+        return f"{err}; {fix}, then run it again"
+    return (f"{err}; {fix}, then `d2l-lab run --resume {ctx.run_dir.name}` continues from "
+            "its last saved epoch")
+
+
+def _out_of_memory(err: Exception) -> bool:
+    """CUDA's OutOfMemoryError; the CPU's and MPS's allocators raise a plain RuntimeError."""
+    text = str(err)
+    return isinstance(err, torch.OutOfMemoryError) or (
+        isinstance(err, RuntimeError)
+        and any(words in text for words in ("can't allocate memory", "not enough memory",
+                                             "MPS backend out of memory")))
+
+
+def _out_of_memory_reason(err: Exception, ctx: RunContext) -> str:
+    asked = re.search(r"[Tt]ried to allocate ([\d.]+ ?[KMGT]?i?B|\d+ bytes)", str(err))
+    reason = f"out of memory on {ctx.device}"
+    if asked:
+        reason += f" while allocating {asked.group(1)}"
+    batch_size = ctx.params.get("batch_size")
+    if batch_size:
+        return f"{reason}; try a smaller batch_size (this run's is {batch_size})"
+    return f"{reason}; try smaller sizes, or another device"

@@ -10,8 +10,9 @@ This module must not import torch.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Context
 from typing import Any
 
 Value = int | float | str | bool
@@ -22,7 +23,8 @@ class ParamError(ValueError):
 
     def __init__(self, name: str, rule: str):
         self.name, self.rule = name, rule
-        super().__init__(f"{name}: {rule}")
+        # A name typed by the user (``--set 'a<newline>b=1'``) must not break the one line.
+        super().__init__(f"{name if name.isprintable() else repr(name)}: {rule}")
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,15 @@ class Param:
         return ", ".join(bounds)
 
     def _fmt(self, x: float) -> str:
-        """Integers in full (seed ≤ 4294967295), floats short (lr ≤ 1e6, not 1e+06)."""
+        """Integers in full (seed ≤ 4294967295), floats short (lr ≤ 1e6, not 1e+06); Decimal
+        formats integers too large for a float (a pasted 400-digit number) the same way."""
         if self.type is int and abs(x) < 1e15:
             return str(int(x))
-        return f"{x:g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
+        try:
+            text = f"{x:g}"
+        except OverflowError:
+            text = f"{Context(prec=6).create_decimal(x).normalize():g}".lower()
+        return text.replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
 
     def _coerce(self, raw: Any) -> Value:
         text = raw.strip() if isinstance(raw, str) else raw
@@ -74,24 +81,33 @@ class Param:
                 return True
             if lowered in ("false", "0", "no", "off"):
                 return False
-            raise ParamError(self.name, f"must be true or false (got {raw!r})")
+            raise ParamError(self.name, f"must be true or false (got {_shown(raw)})")
         if self.type is str:
-            return str(text)
+            # One printable line: the text is echoed in logs, titles and the terminal.
+            if not isinstance(text, str) or not text.isprintable():
+                raise ParamError(self.name, f"must be one line of text (got {_shown(raw)})")
+            return text
         number = _to_number(text)
         if number is None:
             kind = "an integer" if self.type is int else "a number"
-            raise ParamError(self.name, f"must be {kind} (got {raw!r})")
-        if not math.isfinite(number):
-            raise ParamError(self.name, f"must be a finite number (got {raw!r})")
+            raise ParamError(self.name, f"must be {kind} (got {_shown(raw)})")
+        if isinstance(number, float) and not math.isfinite(number):
+            raise ParamError(self.name, f"must be a finite number (got {_shown(raw)})")
         if self.type is int:
-            if not float(number).is_integer():
-                raise ParamError(self.name, f"must be an integer (got {raw!r})")
+            if isinstance(number, float) and not number.is_integer():
+                raise ParamError(self.name, f"must be an integer (got {_shown(raw)})")
             return int(number)
-        return float(number)
+        try:
+            return float(number)
+        except OverflowError:  # an integer beyond any float: beyond the range too
+            rule = f"must be {self.describe_range()}" if self.max is not None else (
+                "must be a finite number")
+            raise ParamError(self.name, f"{rule} (got {_shown(raw)})") from None
 
     def _check(self, value: Value) -> None:
         if self.choices and value not in self.choices:
-            raise ParamError(self.name, f"must be one of {', '.join(self.choices)} (got {value!r})")
+            raise ParamError(self.name,
+                             f"must be one of {', '.join(self.choices)} (got {_shown(value)})")
         if self.type in (int, float):
             too_low = self.min is not None and (
                 value < self.min or (self.min_exclusive and value == self.min))
@@ -101,9 +117,18 @@ class Param:
                 raise ParamError(self.name, rule)
 
 
+def _shown(raw: Any, most: int = 40) -> str:
+    """The value as the user gave it, quoted, and cut short so the message stays one line."""
+    try:
+        text = repr(raw)
+    except ValueError:  # an integer of more digits than Python will print
+        return "a number of too many digits"
+    return text if len(text) <= most else text[:most - 1] + "…"
+
+
 def _to_number(text: Any) -> float | int | None:
-    if isinstance(text, bool):
-        return None
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
+        return None  # bytes, lists, dicts from a hand-edited config are not numbers
     if isinstance(text, int | float):
         return text
     try:
@@ -177,6 +202,10 @@ class Experiment:
     # models in turn (k-fold), nor a demonstration.
     resumable: bool = True
     main_metric: str = ""  # the metric that picks best.pt; "" lets checkpoint.main_metric choose
+    # Rules across fields (num_heads divides num_hiddens), checked by resolve like each field's
+    # own, so the form and the CLI refuse them before a run exists; each raises ParamError
+    # naming the field to change.
+    rules: tuple[Callable[[Params], None], ...] = ()
 
     def __post_init__(self) -> None:
         # "book" is always the defaults themselves, and "quick" too where the book's run already
@@ -207,7 +236,8 @@ class Experiment:
     def defaults(self, preset: str = "book") -> dict[str, Value]:
         """The values of a preset, before any user overrides."""
         if preset not in self.presets:
-            raise ParamError("preset", f"must be one of {', '.join(self.presets)} (got {preset!r})")
+            raise ParamError("preset",
+                             f"must be one of {', '.join(self.presets)} (got {_shown(preset)})")
         values = {p.name: p.default for p in self.params}
         values.update(self.presets[preset])
         return values
@@ -217,9 +247,12 @@ class Experiment:
         values = self.defaults(preset)
         for name, raw in (overrides or {}).items():
             values[name] = self.param(name).parse(raw)
-        for p in self.params:
-            p.parse(values[p.name])  # presets are checked too
-        return Params(values)
+        for p in self.params:  # presets and defaults too, and typed: lr=5 declared is 5.0
+            values[p.name] = p.parse(values[p.name])
+        params = Params(values)
+        for rule in self.rules:
+            rule(params)
+        return params
 
 
 # Every run takes a seed besides its experiment's parameters; the form and --seed check it alike.
@@ -233,6 +266,6 @@ def parse_assignments(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
-            raise ParamError(pair, "expected key=value")
+            raise ParamError("--set", f"expected key=value (got {_shown(pair)})")
         result[name.strip()] = value
     return result

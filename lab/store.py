@@ -70,19 +70,32 @@ class RunRecord:
     sweep: str = ""
 
 
+class StoreError(Exception):
+    """The lab's home, or a run's folder in it, cannot be written (a read-only or full disk, a
+    file where a folder should be): one line naming the folder and how to choose another."""
+
+    def __init__(self, folder: Path, error: Exception, what: str = "the lab's home"):
+        why = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        super().__init__(f"cannot write {what} {folder}: {why}; make it writable (or free some "
+                         "space), or set D2L_LAB_HOME to a folder you can write")
+
+
 class Store:
     def __init__(self, home: Path | None = None):
         self.home = home or paths.home()
         self.runs_dir = self.home / "runs"
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.home / "runs.db"
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
-            have = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
-            for name, kind in _ADDED_COLUMNS.items():
-                if name not in have:
-                    db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
-        self.mark_crashed()
+        try:
+            self.runs_dir.mkdir(parents=True, exist_ok=True)
+            with self._connect() as db:
+                db.executescript(_SCHEMA)
+                have = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+                for name, kind in _ADDED_COLUMNS.items():
+                    if name not in have:
+                        db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+            self.mark_crashed()
+        except (OSError, sqlite3.Error) as err:
+            raise StoreError(self.home, err) from err
 
     def _connect(self) -> sqlite3.Connection:
         # A connection per operation: the TUI, its worker thread and CLI processes all write here.

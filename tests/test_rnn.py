@@ -20,6 +20,7 @@ from lab.data.text import Vocab
 from lab.events import FINISHED, STOPPED, EpochEnd, Event, Message, Progress, Sample
 from lab.models.rnn import GRUScratch, LSTMScratch, RNNModel, RNNScratch, language_model
 from lab.recipes.language_model import load_generator
+from lab.spec import ParamError
 from lab.train.language import clip_gradients, predict
 
 LM_IDS = ("rnn-scratch", "rnn", "gru", "lstm", "deep-rnn", "bi-rnn")
@@ -212,10 +213,18 @@ def test_sequential_sampling_carries_the_state_and_random_restarts_it(
     assert len(fresh) == 2 * per_epoch
 
 
-def test_too_few_tokens_for_one_batch_fail_with_a_clear_reason(time_machine) -> None:
-    result = run("rnn", max_tokens=300, batch_size=32)
+def test_too_few_tokens_for_one_batch_are_refused_before_or_during_a_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ParamError, match="max_tokens: 300 characters make no batch of 32 × 35; "
+                       "need at least 1156"):
+        catalog.get("rnn").resolve("book", {"max_tokens": "300", "batch_size": "32"})
+    # A text of one's own shorter than max_tokens: only the run can tell.
+    (tmp_path / "timemachine.txt").write_text("the time machine\n" * 20)
+    monkeypatch.setenv("D2L_LAB_DATA", str(tmp_path))
+    result = run("rnn")
     assert result.status == "failed"
-    assert "max_tokens" in result.reason and "need at least" in result.reason
+    assert "max_tokens: 320 characters" in result.reason and "need at least" in result.reason
 
 
 # --- stopping and generating from a run --------------------------------------------------------

@@ -94,3 +94,15 @@ def test_lenet_prints_the_books_shapes() -> None:
         ("Flatten", (1, 400)), ("Linear", (1, 120)), ("Sigmoid", (1, 120)),
         ("Linear", (1, 84)), ("Sigmoid", (1, 84)), ("Linear", (1, 10)),
     ]
+
+
+@pytest.mark.parametrize("exp", catalog.experiments(), ids=lambda e: e.id)
+def test_every_experiment_shows_its_network_or_says_it_has_none(exp) -> None:
+    """`show --shapes` and the Shapes panel call this for any experiment: rows or NoNetwork,
+    never a crash (the encoder-decoders once broke the build_net contract)."""
+    try:
+        input_shape, rows = experiment_shapes(exp, exp.resolve("quick"))
+    except NoNetwork as e:
+        assert exp.id in str(e)
+        return
+    assert input_shape[0] == 1 and rows

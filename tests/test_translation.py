@@ -29,6 +29,7 @@ from lab.models.transformer import (
     transformer,
 )
 from lab.recipes import translation
+from lab.spec import ParamError
 from lab.store import read_events
 from lab.train.seq2seq import (
     MaskedSoftmaxCELoss,
@@ -302,7 +303,7 @@ def test_beam_size_1_is_greedy(model: str) -> None:
     torch.manual_seed(1)
     vocab = Vocab([list("abcdefgh")] * 2, min_freq=2, reserved_tokens=list(nmt.RESERVED))
     p = catalog.get(model).resolve("book")
-    net = translation.build_net(p, model, len(vocab), len(vocab))
+    net = translation.make_net(p, model, len(vocab), len(vocab))
     for sentence in ("a b c", "h g", "d d d d e"):
         greedy = translate(net, sentence, vocab, vocab, 10, "cpu")
         beam = translate(net, sentence, vocab, vocab, 10, "cpu", beam_size=1, alpha=0.75)
@@ -387,6 +388,7 @@ def test_transformer_heatmaps_follow_the_users_sentence_and_beam_search(fra_eng:
     assert any("read as <unk>: zorglub" in t for t in texts(events))
 
 
-def test_heads_must_divide_the_hidden_size(fra_eng: Path) -> None:
-    result = run("transformer", epochs=1, num_heads=5)
-    assert result.status == "failed" and "num_heads" in result.reason
+def test_heads_must_divide_the_hidden_size() -> None:
+    """A rule across two fields: refused before a run exists, in the form as in the CLI."""
+    with pytest.raises(ParamError, match="num_heads: must divide num_hiddens"):
+        catalog.get("transformer").resolve("book", {"num_heads": "5"})

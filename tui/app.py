@@ -12,11 +12,13 @@ import os
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.filter import Monochrome, NoColor
 from textual.widgets import Button, Footer, Static, TabbedContent, TabPane
 
 from lab import catalog
@@ -69,6 +71,10 @@ class LabApp(RunControl, RunHistory, App[None]):
         Binding("f1", "help", "Help", priority=True),
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        # Textual's own Tab acts after the key bubbles up from the field, so a digit typed right
+        # after it landed in the field Tab was leaving; as a priority binding it acts at once.
+        Binding("tab", "focus_next", show=False, priority=True),
+        Binding("shift+tab", "focus_previous", show=False, priority=True),
     ]
 
     def __init__(self, experiment_id: str | None = None, *, probe: bool = True,
@@ -298,7 +304,7 @@ class LabApp(RunControl, RunHistory, App[None]):
             # The terminal is gone: restoring it would block on a dead pty and leave the
             # process behind. The run has recorded itself, so leave at once.
             os._exit(128 + sig)
-        self.exit()
+        self.exit(return_code=128 + sig)  # the shell's convention, as the CLI's runs exit
 
     async def _stop_run_before_exit(self, interrupted_by: int = 0) -> None:
         """Stop a running experiment and give it a bounded time to record itself as stopped
@@ -326,6 +332,15 @@ def main(experiment_id: str | None = None) -> None:
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
         os.environ[PASSIVE_OMP_MARK] = "1"  # so a detached run's own process does not inherit it
     app = LabApp(experiment_id, handle_signals=True)
+    if app.no_color:
+        # NO_COLOR: Textual only turns the colours grey (still 256-colour or truecolor codes).
+        # What it does for an ANSI theme sends none: the NoColor filter, leaving bold, dim and
+        # reverse. A field's cursor, only a colour otherwise, is then shown reversed.
+        theme = app.current_theme
+        app.register_theme(replace(theme, name="no-color", variables={
+            **theme.variables, "input-cursor-text-style": "reverse"}))
+        app.theme, app.ansi_color = "no-color", True
+        app._filters = [NoColor() if isinstance(f, Monochrome) else f for f in app._filters]
     app.run()
     # Everything is saved by now. Tearing down an interpreter that has loaded torch takes about
     # a second, which would push quitting past the 2 s a learner should wait for the shell.

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING
 from textual.widgets import Button, TabbedContent
 
 from lab import catalog
-from lab.events import Event, Heatmap, Predictions, Started
+from lab.events import FAILED, Event, Heatmap, Predictions, Started
 from lab.spec import Experiment, ParamError, Params
 from lab.store import Store
 from tui.messages import RunEvents, RunFinished, SweepFinished, SweepStep, TextWritten
 from tui.run import Follower, RunHandle, write_text
+from tui.screens.error import ErrorScreen
 from tui.sweep import SweepHandle
 from tui.widgets.heatmap import HeatmapView
 from tui.widgets.plot import VIEW_KEY, LivePlot
@@ -238,11 +239,16 @@ class RunControl:
             self.notify(message.error, title="Cannot resume", severity="warning", timeout=8)
             status.set_state(*self._before_resume)
             self._before_resume = None
-        elif message.error:
+        elif message.error:  # the run could not start, or a lab bug: nothing was recorded
             log.note(message.error, "bold red")
             status.set_state("failed", message.error)
-        if message.result is not None:
-            log.note(f"saved as {message.result.run_id}", "dim")
+            self.push_screen(ErrorScreen(message.error))
+        result = message.result
+        if result is not None:
+            log.note(f"saved as {result.run_id}", "dim")
+            # A failed run says why in a panel (not one of a sweep: the sweep goes on).
+            if result.status == FAILED and not isinstance(message.handle, SweepHandle):
+                self.push_screen(ErrorScreen(result.reason, result.run_id, result.traceback))
         self._sync_controls()
 
     def on_sample_view_write(self: LabApp, message: SampleView.Write) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
 
 import torch
 
@@ -32,13 +34,24 @@ def load(device: str | torch.device = "cpu",
 def _split(prefix: str, device: str | torch.device) -> Split:
     images_path = hub.file_path(ID, f"{prefix}-images-idx3-ubyte.gz")
     labels_path = hub.file_path(ID, f"{prefix}-labels-idx1-ubyte.gz")
-    images, labels = read_idx(images_path), read_idx(labels_path)
+    images, labels = _read(images_path), _read(labels_path)
     if images.dim() != 3 or tuple(images.shape[1:]) != (28, 28):
-        raise IdxError(f"{images_path}: wrong size: expected N×28×28 images, found "
-                       + "×".join(map(str, images.shape)))
+        _refuse(images_path, "wrong size: expected N×28×28 images, found "
+                + "×".join(map(str, images.shape)))
     if labels.dim() != 1 or labels.shape[0] != images.shape[0]:
-        raise IdxError(f"{labels_path}: wrong size: {labels.numel()} labels in shape "
-                       f"{tuple(labels.shape)} for the {images.shape[0]} images of {images_path}")
+        _refuse(labels_path, f"wrong size: {labels.numel()} labels in shape "
+                f"{tuple(labels.shape)} for the {images.shape[0]} images of {images_path}")
     if labels.numel() and int(labels.max()) >= len(CLASSES):
-        raise IdxError(f"{labels_path}: label {int(labels.max())} is not a class (0..9)")
+        _refuse(labels_path, f"label {int(labels.max())} is not a class (0..9)")
     return Split(images.to(device), labels.to(device=device, dtype=torch.int64))
+
+
+def _read(path: Path) -> torch.Tensor:
+    try:
+        return read_idx(path)
+    except IdxError as e:  # the reader names the fault; say how to replace the file too
+        raise IdxError(hub.damaged_message(ID, path, str(e))) from e
+
+
+def _refuse(path: Path, fault: str) -> NoReturn:
+    raise IdxError(hub.damaged_message(ID, path, f"{path}: {fault}"))

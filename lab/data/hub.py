@@ -33,6 +33,11 @@ class DataMissing(Exception):
     """Data that is not on this machine and could not be got; str() is meant for the user."""
 
 
+class DataDamaged(DataMissing):
+    """A data file that is there but cannot be read as its dataset (cut short, empty, another
+    file under its name); str() names the file, what is wrong, and how to get a good copy."""
+
+
 @dataclass(frozen=True)
 class DataFile:
     name: str
@@ -205,7 +210,8 @@ def file_path(dataset_id: str, name: str) -> Path:
     return found
 
 
-def how_to_get(dataset_id: str) -> str:
+def how_to_get(dataset_id: str, headline: str = "") -> str:
+    """How to get the dataset, after ``headline`` (by default: it is not on this machine)."""
     ds = get(dataset_id)
     size = f" {ds.size / 1e6:.1f} MB" if ds.size else ""
     ways = [(f"d2l-lab data fetch {ds.id}", f"download{size} into {data_cache() / ds.id}")]
@@ -216,11 +222,21 @@ def how_to_get(dataset_id: str) -> str:
     else:
         ways.append((f"d2l-lab data import {ds.id} DIR", "copy it from a folder DIR that holds:"))
     width = max(len(cmd) for cmd, _ in ways) + 4
-    lines = [f"The dataset '{ds.id}' is not on this machine. Any one of these gets it:"]
+    lines = [headline or f"The dataset '{ds.id}' is not on this machine.",
+             "Any one of these gets it:"]
     lines += [f"  {cmd.ljust(width)}{why}" for cmd, why in ways]
     lines.append("      " + ", ".join(f.name for f in ds.files))
     lines.append(f"or set D2L_LAB_DATA to such folders (separated by '{os.pathsep}').")
     return "\n".join(lines)
+
+
+def damaged_message(dataset_id: str, path: Path, fault: str) -> str:
+    """What to say of a file of the dataset, found at ``path``, that does not read as it
+    should: ``fault`` (naming the file and what is wrong), then how to replace it. The file must
+    go first: it is still found, and `data fetch` keeps what is there."""
+    ds = get(dataset_id)
+    headline = f"The file is damaged or is not {ds.id}'s: delete {path} (or move it away) first."
+    return f"{fault}\n{how_to_get(ds.id, headline)}"
 
 
 # --- getting -----------------------------------------------------------------------------------
@@ -237,7 +253,8 @@ def fetch(dataset_id: str, progress: Progress | None = None) -> Path:
     """Download every file not yet in the cache, each verified before it takes its final name."""
     ds = get(dataset_id)
     if _offline():
-        raise DataMissing(f"D2L_LAB_OFFLINE is set, so nothing is downloaded.\n{how_to_get(ds.id)}")
+        raise DataMissing(how_to_get(ds.id, f"The dataset '{ds.id}' is not on this machine, and "
+                                     "D2L_LAB_OFFLINE is set, so nothing is downloaded."))
     dest = data_cache() / ds.id
     dest.mkdir(parents=True, exist_ok=True)
     for f in ds.files:

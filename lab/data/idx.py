@@ -15,12 +15,15 @@ from typing import BinaryIO
 
 import torch
 
+from lab.data.hub import DataDamaged
+
 UINT8 = 0x08
 _CHUNK = 1 << 20
 
 
-class IdxError(ValueError):
-    """A file that is not a well-formed uint8 IDX file; the message names the file."""
+class IdxError(DataDamaged, ValueError):
+    """A file that is not a well-formed uint8 IDX file; the message names the file. A data
+    fault, not a bug: a run that meets one fails with the message, not a traceback."""
 
 
 def read_idx(path: Path) -> torch.Tensor:

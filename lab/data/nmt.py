@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -30,12 +31,19 @@ def read_data_nmt(progress: hub.Progress | None = None) -> str:
     (sha1-checked) when it is missing. Line ends are read as the book's text-mode ``open``
     reads them (\\r\\n and \\r become \\n)."""
     path = hub.ensure(FRA_ENG, progress) / hub.get(FRA_ENG).files[0].name
-    with zipfile.ZipFile(path) as archive:
-        member = hub.fra_member(archive.namelist())
-        if member is None:
-            raise hub.DataMissing(f"{path} holds no fra.txt.\n{hub.how_to_get(FRA_ENG)}")
-        data = archive.read(member)
-    return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            member = hub.fra_member(archive.namelist())
+            if member is None:
+                raise hub.DataDamaged(hub.damaged_message(FRA_ENG, path,
+                                                          f"{path}: holds no fra.txt"))
+            text = archive.read(member).decode("utf-8")
+    except (zipfile.BadZipFile, EOFError, zlib.error, UnicodeDecodeError) as e:  # cut short
+        raise hub.DataDamaged(hub.damaged_message(FRA_ENG, path, f"{path}: {e}")) from e
+    if "\t" not in text:  # not one English\tFrench pair: nothing to train on
+        raise hub.DataDamaged(hub.damaged_message(
+            FRA_ENG, path, f"{path}: its {member} holds no tab-separated sentence pairs"))
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def preprocess_nmt(text: str) -> str:

@@ -32,7 +32,15 @@ def clean_lines(text: str) -> list[str]:
 def read_time_machine(progress: hub.Progress | None = None) -> list[str]:
     """The time machine's cleaned lines; downloads the book's copy (sha1-checked) if missing."""
     path = hub.ensure(TIME_MACHINE, progress) / hub.get(TIME_MACHINE).files[0].name
-    return clean_lines(Path(path).read_text(encoding="utf-8"))
+    try:
+        lines = clean_lines(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise hub.DataDamaged(hub.damaged_message(
+            TIME_MACHINE, path, f"{path}: not UTF-8 text ({e.reason} at byte {e.start})")) from e
+    if not any(lines):  # nothing would be left to count or learn from
+        raise hub.DataDamaged(hub.damaged_message(
+            TIME_MACHINE, path, f"{path}: holds no text (no letters a–z in it)"))
+    return lines
 
 
 def tokenize(lines: Iterable[str], token: str = "word") -> list[list[str]]:

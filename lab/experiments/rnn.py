@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from lab.experiments.common import MODERN_RNN, RNN, epochs, impl, lr
-from lab.spec import Chapter, Experiment, Param, Value
+from lab.spec import Chapter, Experiment, Param, ParamError, Params, Value
 
 ENTRY = "lab.recipes.language_model:train_language_model"
 
@@ -29,6 +29,17 @@ def _params(rate: float, num_hiddens: int, extra: tuple[Param, ...] = ()) -> tup
         Param("max_tokens", int, 10000, "train on the book's first N characters (it has "
               "170580)", min=100, max=1_000_000),
     )
+
+
+def enough_tokens(p: Params, n: int | None = None) -> None:
+    """Both samplings drop up to num_steps characters at the start, then need batch_size
+    subsequences of num_steps + 1 characters for one batch: of the first max_tokens characters,
+    or of the ``n`` the text has, where it is shorter."""
+    n = p.max_tokens if n is None else n
+    least = (p.batch_size + 1) * p.num_steps + 1
+    if n < least:
+        raise ParamError("max_tokens", f"{n} characters make no batch of {p.batch_size} × "
+                         f"{p.num_steps}; need at least {least} (or a smaller batch_size)")
 
 
 def _num_layers(default: int) -> Param:
@@ -61,7 +72,7 @@ def _lm(id: str, lecture: int, title_en: str, title_zh: str, chapter: Chapter, s
         id=id, lecture=lecture, title_en=title_en, title_zh=title_zh, chapter=chapter,
         dataset="time-machine", summary=summary, try_this=try_this, params=params, entry=ENTRY,
         options=options, presets={"quick": quick}, notes=" ".join(filter(None, (notes, _NOTES))),
-        unit="tokens", writes_text=True,
+        unit="tokens", writes_text=True, rules=(enough_tokens,),
     )
 
 

@@ -3,8 +3,10 @@ with BLEU (and beam search, 63), Bahdanau attention and the Transformer."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from lab.experiments.common import ATTENTION, MODERN_RNN, batch_size, epochs, probability
-from lab.spec import Chapter, Experiment, Param
+from lab.spec import Chapter, Experiment, Param, ParamError, Params
 
 DATASET = "fra-eng"
 ENTRY = "lab.recipes.translation:train_translation"
@@ -118,14 +120,22 @@ NMT_DATA = Experiment(
 )
 
 
+def heads_divide(p: Params) -> None:
+    """The heads share num_hiddens evenly: each gets num_hiddens / num_heads of it."""
+    if p.num_hiddens % p.num_heads:
+        raise ParamError("num_heads", f"must divide num_hiddens ({p.num_hiddens}) so that the "
+                         f"heads share it evenly (got {p.num_heads})")
+
+
 def _translation(id: str, lecture: int, title_en: str, title_zh: str, chapter: Chapter,
                  summary: str, try_this: tuple[str, ...], params: tuple[Param, ...],
-                 model: str, notes: str = "", quick: dict | None = None) -> Experiment:
+                 model: str, notes: str = "", quick: dict | None = None,
+                 rules: tuple[Callable[[Params], None], ...] = ()) -> Experiment:
     return Experiment(
         id=id, lecture=lecture, title_en=title_en, title_zh=title_zh, chapter=chapter,
         dataset=DATASET, summary=summary, try_this=try_this, params=params, entry=ENTRY,
         options={"model": model}, presets={"quick": quick or {}},
-        notes=" ".join(filter(None, (notes, _NOTES))), unit="tokens",
+        notes=" ".join(filter(None, (notes, _NOTES))), unit="tokens", rules=rules,
     )
 
 
@@ -208,6 +218,7 @@ TRANSFORMER = _translation(
     "positional encoding of position 0 to each (PositionalEncoding starts at 0 on every call); "
     "the lab continues at the position after the cached tokens, as in training. The heatmaps "
     "cut the padding of the source; the book plots the padded 10 × 10.",
+    rules=(heads_divide,),
 )
 
 EXPERIMENTS = (NMT_DATA, SEQ2SEQ, BAHDANAU, TRANSFORMER)

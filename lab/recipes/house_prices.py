@@ -35,9 +35,22 @@ class HouseData:
 
 def read_csvs() -> tuple[pd.DataFrame, pd.DataFrame]:
     """(train, test) as the book reads them, from the hub's copies."""
-    train, test = (pd.read_csv(hub.file_path(DATASET, name), keep_default_na=False,
-                               na_values=NA_VALUES) for name in (TRAIN_CSV, TEST_CSV))
-    return train, test
+    return _read_csv(TRAIN_CSV, "SalePrice"), _read_csv(TEST_CSV, "Id")
+
+
+def _read_csv(name: str, column: str) -> pd.DataFrame:
+    """One file; an empty or foreign one is a damaged copy (DataDamaged says which and what to
+    do), not a pandas traceback."""
+    path = hub.file_path(DATASET, name)
+    try:
+        table = pd.read_csv(path, keep_default_na=False, na_values=NA_VALUES)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise hub.DataDamaged(hub.damaged_message(DATASET, path, f"{path}: {e}")) from e
+    if table.empty or column not in table:
+        fault = "no houses" if column in table else f"no {column} column"
+        raise hub.DataDamaged(hub.damaged_message(
+            DATASET, path, f"{path}: {fault}: not the book's {name}"))
+    return table
 
 
 def preprocess(train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:

@@ -17,8 +17,9 @@ from torch import nn
 
 from lab.data.text import Vocab, load_corpus_time_machine
 from lab.events import Message
+from lab.experiments.rnn import enough_tokens
 from lab.models.rnn import VOCAB_SIZE, language_model
-from lab.spec import ParamError, Params
+from lab.spec import Params
 from lab.train.context import RunContext
 from lab.train.language import BookSGD, fit_language_model, predict
 
@@ -69,12 +70,8 @@ def train_language_model(ctx: RunContext, cell: str, impl: str | None = None,
 
 
 def _check_enough_tokens(n: int, p: Params) -> None:
-    """Both samplings drop up to num_steps characters at the start, then need batch_size
-    subsequences of num_steps + 1 characters for one batch."""
-    least = (p.batch_size + 1) * p.num_steps + 1
-    if n < least:
-        raise ParamError("max_tokens", f"{n} characters make no batch of {p.batch_size} × "
-                         f"{p.num_steps}; need at least {least} (or a smaller batch_size)")
+    """The schema's rule again, for a text shorter than max_tokens (a copy of one's own)."""
+    enough_tokens(p, n)
 
 
 def load_generator(run_dir: Path, device: str = "cpu") -> Callable[[str, int], str]:

@@ -4,13 +4,16 @@ uninterrupted one.
 
 ``last.pt`` holds ``state`` (every tracked object's ``state_dict``), ``epoch``, ``metrics``,
 ``elapsed``, ``best`` and ``rng`` (torch's generators, and the device's). Both files are written
-atomically: a temp file, then a rename, so a kill mid-write leaves the previous one whole.
+atomically: a temp file, then a rename, so a kill or a full disk mid-write leaves the previous one
+whole and no temp file behind.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -64,21 +67,39 @@ def set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
 
 
 def write_atomic(payload: Any, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    def save(tmp: Path) -> None:
+        # Through a Python file: a full disk is then an OSError (ENOSPC), where torch's own
+        # writer would say "unexpected pos".
+        with tmp.open("wb") as file:
+            torch.save(payload, file)
+
+    _replace(path, path.with_suffix(".tmp"), save)
 
 
 def keep_as_best(last: Path) -> None:
     """Make ``best.pt`` the checkpoint just written as ``last.pt``: a hard link costs no copy
     (the next ``last.pt`` is a new file, the link keeps this one); a copy where links fail."""
-    best, tmp = last.with_name(BEST), last.with_name("best.tmp")
-    tmp.unlink(missing_ok=True)
+
+    def link(tmp: Path) -> None:
+        tmp.unlink(missing_ok=True)  # a link is not made over a file
+        try:
+            os.link(last, tmp)
+        except OSError:
+            shutil.copyfile(last, tmp)
+
+    _replace(last.with_name(BEST), last.with_name("best.tmp"), link)
+
+
+def _replace(path: Path, tmp: Path, write: Callable[[Path], None]) -> None:
+    """``write(tmp)``, then rename it to ``path``. If anything fails (a full disk, a read-only
+    folder, Ctrl+C), ``path`` stays as it was and no temp file is left."""
     try:
-        os.link(last, tmp)
-    except OSError:
-        shutil.copyfile(last, tmp)
-    tmp.replace(best)
+        write(tmp)
+        tmp.replace(path)
+    except BaseException:
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,14 +22,33 @@ class Stopped(Exception):
 
 
 class Diverged(Exception):
-    """A loss became NaN or infinite; training cannot recover from that."""
+    """A loss (or a metric, or the weights) became NaN or infinite; training cannot recover."""
 
-    def __init__(self, epoch: int, step: int, value: float):
+    def __init__(self, epoch: int, step: int, value: float, what: str = "loss"):
+        """``step``: the batch (1-based) whose loss was not finite; 0: found at the epoch's end
+        (in ``what``: a metric, or the model's weights)."""
         self.epoch, self.step, self.value = epoch, step, value
+        where = f"at epoch {epoch}, step {step}" if step else f"at the end of epoch {epoch}"
         super().__init__(
-            f"loss became {value} at epoch {epoch}, step {step}; "
+            f"{what} became {value} {where}; "
             "the learning rate is probably too large (try a smaller lr)"
         )
+
+
+class SaveFailed(Exception):
+    """Part of a run's record (a checkpoint, its events, the index) could not be written: a full
+    disk, a read-only folder. Ends the run as failed; what was saved before stays whole."""
+
+    def __init__(self, path: Path, error: Exception):
+        self.path, self.error = path, error
+        why = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        super().__init__(f"cannot write {path}: {why}")
+
+    @property
+    def disk_full(self) -> bool:
+        if isinstance(self.error, OSError):
+            return self.error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        return "full" in str(self.error)  # SQLite: "database or disk is full"
 
 
 class RunContext:
@@ -57,6 +78,7 @@ class RunContext:
         self._main_metric = main_metric
         self._best: tuple[str, float] | None = None  # (metric, value) of best.pt
         self._earlier = 0.0  # seconds spent by the processes before a resume
+        self.traceback: Path | None = None  # where the runner saved a failure's traceback
         if resume is not None:
             self.metrics = dict(resume["metrics"])
             self.speed = resume["speed"]
@@ -99,7 +121,7 @@ class RunContext:
         if not self._state:
             return None
         path = self.run_dir / name
-        checkpoint.write_atomic(self._state_dicts(), path)
+        _write(path, lambda: checkpoint.write_atomic(self._state_dicts(), path))
         return path
 
     def _state_dicts(self) -> dict[str, Any]:
@@ -108,19 +130,24 @@ class RunContext:
     def _save_epoch(self, epoch: int) -> None:
         if not self._state:
             return
+        # Weights can turn NaN on an epoch's last step while its metrics stay finite (the
+        # accuracy of a NaN model is a number): such a model must not replace last.pt.
+        if not self.state_is_finite():
+            raise Diverged(epoch, 0, math.nan, "the model's weights")
         name = checkpoint.main_metric(self.metrics, self._main_metric)
         better = name is not None and checkpoint.improves(
             self.metrics[name], self._best[1] if self._best else None, name)
         if better:
             self._best = (name, self.metrics[name])
         last = self.run_dir / checkpoint.LAST
-        checkpoint.write_atomic({
+        state = {
             "state": self._state_dicts(), "epoch": epoch, "metrics": dict(self.metrics),
             "elapsed": self.elapsed, "speed": self.speed, "best": self._best,
             "rng": checkpoint.rng_state(self.device),
-        }, last)
+        }
+        _write(last, lambda: checkpoint.write_atomic(state, last))
         if better:
-            checkpoint.keep_as_best(last)
+            _write(last.with_name(checkpoint.BEST), lambda: checkpoint.keep_as_best(last))
 
     def _restore(self, saved: dict[str, Any]) -> None:
         missing = set(self._state) - set(saved["state"])
@@ -140,3 +167,12 @@ class RunContext:
                     if not torch.isfinite(value).all():
                         return False
         return True
+
+
+def _write(path: Path, write: Callable[[], None]) -> None:
+    """Run ``write`` (which writes ``path``); an OSError (a full disk, a read-only folder) is a
+    SaveFailed naming the file."""
+    try:
+        write()
+    except OSError as err:
+        raise SaveFailed(path, err) from err

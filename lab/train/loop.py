@@ -31,9 +31,9 @@ def end_epoch(ctx: RunContext, monitor: EpochMonitor, metrics: dict[str, torch.T
     """Bring the epoch's metrics to the host (one sync), guard against NaN, and report them."""
     values = dict(zip(metrics, torch.stack([m.float() for m in metrics.values()]).tolist(),
                       strict=True))
-    for value in values.values():
+    for name, value in values.items():
         if not math.isfinite(value):
-            raise Diverged(monitor.epoch, monitor.steps, value)
+            raise Diverged(monitor.epoch, 0, value, name)
     ctx.metrics = dict(values)  # a recipe may add final metrics; the event keeps its own
     ctx.speed = monitor.examples_per_sec
     ctx.emit(EpochEnd(monitor.epoch, monitor.epochs, values, monitor.examples_per_sec,

@@ -35,7 +35,7 @@ class EpochMonitor:
         self.examples += examples
         self.ctx.check_cancel()
         if self.check_every_batch and not math.isfinite(value := loss.item()):
-            raise Diverged(self.epoch, index + 1, value)
+            self._diverged(index, value)
         if time.perf_counter() - self.last_tick >= TICK_SECONDS:
             self.tick(index + 1)
 
@@ -43,11 +43,18 @@ class EpochMonitor:
         new = self.losses[self.reported:done].tolist()  # the one host sync of a tick
         for offset, value in enumerate(new):
             if not math.isfinite(value):
-                raise Diverged(self.epoch, self.reported + offset + 1, value)
+                self._diverged(self.reported + offset, value)
         self.reported = done
         self.last_tick = time.perf_counter()
         self.ctx.emit(Progress(self.epoch, self.epochs, done, self.steps, new,
                                self.examples_per_sec, self.ctx.elapsed))
+
+    def _diverged(self, index: int, value: float) -> None:
+        """Batch ``index`` (0-based) had a loss of ``value``: report the batches before it, so
+        the plot shows the loss climbing to where it broke, and stop the run."""
+        if index > self.reported:
+            self.tick(index)
+        raise Diverged(self.epoch, index + 1, value)
 
     def finish(self) -> None:
         """Report the batches since the last tick (the epoch's end is always a tick)."""

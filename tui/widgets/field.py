@@ -7,6 +7,7 @@ each value passes the same rule and the form runs them as a sweep (lab/sweep.py)
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Select, Static
@@ -19,6 +20,22 @@ def as_text(value: Value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+class FieldInput(Input):
+    """An Input whose editing keys (backspace, end, arrows…) act in the order they were typed.
+    Textual runs an Input's bindings only after the key bubbles up to the app, so characters
+    typed meanwhile (while torch loads, say) went in first (Textual issue #6605); here its own
+    bindings run at once, as its characters do."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        own = [b for b in self._bindings.key_to_bindings.get(event.key, ()) if not b.priority]
+        if own and not event.is_printable:
+            event.stop()
+            event.prevent_default()
+            await self.run_action(own[0].action)
+            return
+        await super()._on_key(event)
 
 
 class ParamField(Vertical):
@@ -39,10 +56,12 @@ class ParamField(Vertical):
                 yield Select([(c, c) for c in self.choices], value=self._initial,
                              allow_blank=False, compact=True, id=control_id)
             else:
-                yield Input(self._initial, compact=True, select_on_focus=True, id=control_id)
+                yield FieldInput(self._initial, compact=True, select_on_focus=True,
+                                 id=control_id)
                 yield Label(self.param.describe_range(), classes="field-range")
         yield Static(self.param.help, classes="field-help")
-        yield Static("", classes="field-error")
+        # Not markup: the rule quotes what the user typed, and "[/]" typed must show as typed.
+        yield Static("", classes="field-error", markup=False)
 
     @property
     def control(self) -> Input | Select[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rich.text import Text
+from textual.geometry import Region
 from textual.widget import Widget
 
 from lab.charts import figure_chart, figure_legend, metrics_legend
@@ -44,6 +45,7 @@ class LivePlot(Widget):
         if log_loss is not None:
             self.log_loss = log_loss
         self.rendered = Text()
+        self._painted: Text | None = None  # the chart last repainted; None: repaint it whole
         self._dirty = True
 
     def on_mount(self) -> None:
@@ -103,6 +105,7 @@ class LivePlot(Widget):
 
     def redraw(self) -> None:
         """Build the chart now (tests call this instead of waiting for the timer)."""
+        resized = self._built_size != self.content_region.size
         self._built_size = (self.content_region.width, self.content_region.height)
         width, height = self._built_size
         self._dirty = False
@@ -116,7 +119,21 @@ class LivePlot(Widget):
             except Exception as err:  # a plotting bug must not take the lab (or a run) down
                 body = Text(f"cannot draw this data: {type(err).__name__}: {err}", style="red")
             self.rendered = Text.assemble(legend, "\n", body, no_wrap=True, overflow="crop")
-        self.refresh()
+        self._repaint(full=resized)
+
+    def _repaint(self, full: bool) -> None:
+        """Repaint the rows that changed. Textual sends every dirty row of a widget whole, and
+        the axes, the legend and the empty rows of a chart rarely change: repainting only the
+        others keeps a run on screen well under 10 KiB/s of terminal output (issue 8)."""
+        before, self._painted = self._painted, self.rendered
+        old = before.split(allow_blank=True) if before is not None else []
+        new = self.rendered.split(allow_blank=True)
+        if full or before is None or len(old) != len(new):
+            self.refresh()
+            return
+        for y, (was, now) in enumerate(zip(old, new, strict=True)):
+            if was != now:
+                self.refresh(Region(0, y, self.size.width, 1))
 
     def _view(self, width: int, lines: int) -> tuple[Text, Callable[[int, int], str]]:
         """The legend of the view shown (``lines`` at most), and how to draw its chart."""

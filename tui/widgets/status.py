@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.geometry import Size
 from textual.widgets import Static
 
 from lab.events import Ended, EpochEnd, Event, Progress, Started
@@ -41,6 +42,7 @@ class RunStatus(Static):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self._fit_pending = False
         self._clear("idle", "ctrl+r runs the selected experiment")
 
     def _clear(self, state: str, detail: str) -> None:
@@ -87,7 +89,20 @@ class RunStatus(Static):
 
     def _show(self) -> None:
         # The line is built when drawn: a replayed run's thousands of events cost one build.
-        self.refresh(layout=True)
+        # A layout only when its height changes: each layout also repaints every scroll bar on
+        # screen (Textual's ScrollView does), a third of the bytes a run on screen wrote.
+        self.refresh()
+        if not self._fit_pending:
+            self._fit_pending = True
+            self.call_later(self._fit)
+
+    def _fit(self) -> None:
+        """After a batch of events: lay out again if the line now wraps to more or fewer rows
+        (measured as the layout measures it; the visual is cached for the paint)."""
+        self._fit_pending = False
+        width, height = self.content_size
+        if width and self.get_content_height(Size(0, 0), Size(0, 0), width) != height:
+            self.refresh(layout=True)
 
     def render(self) -> Text:
         mark, style = STATE_STYLES.get(self.state, ("?", ""))
