@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lab import catalog
+from lab.cli_course import course_command
 from lab.cli_heatmaps import heatmaps_command
 from lab.cli_run import (
     EXIT_FAILED,
@@ -312,6 +313,7 @@ runs_app.command("follow")(follow_command)
 runs_app.command("stop")(stop_command)
 app.command("run")(run_command)
 app.command("sweep")(sweep_command)
+app.command("course")(course_command)
 
 
 def _print_predictions(run_dir: Path) -> None:

@@ -202,6 +202,9 @@ class Experiment:
     # models in turn (k-fold), nor a demonstration.
     resumable: bool = True
     main_metric: str = ""  # the metric that picks best.pt; "" lets checkpoint.main_metric choose
+    # What the book shows for a preset's values (preset -> "test_acc 0.834"), naming metrics as
+    # this run reports them, so `d2l-lab course` can set the two side by side.
+    book_result: Mapping[str, str] = field(default_factory=dict)
     # Rules across fields (num_heads divides num_hiddens), checked by resolve like each field's
     # own, so the form and the CLI refuse them before a run exists; each raises ParamError
     # naming the field to change.
@@ -217,6 +220,8 @@ class Experiment:
                 self.resolve(name, overrides)
             except ParamError as err:  # a bug in a declaration, not user input
                 raise ValueError(f"{self.id}: preset {name!r} is invalid: {err}") from None
+        if unknown := set(self.book_result) - set(presets):
+            raise ValueError(f"{self.id}: book_result names no preset {sorted(unknown)}")
 
     @property
     def can_resume(self) -> bool:

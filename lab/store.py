@@ -6,6 +6,7 @@ replay a run (``events.jsonl``) or continue from it (``final.pt``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -87,6 +88,7 @@ class Store:
         self.db_path = self.home / "runs.db"
         try:
             self.runs_dir.mkdir(parents=True, exist_ok=True)
+            self._use_wal()
             with self._connect() as db:
                 db.executescript(_SCHEMA)
                 have = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
@@ -97,10 +99,24 @@ class Store:
         except (OSError, sqlite3.Error) as err:
             raise StoreError(self.home, err) from err
 
+    def _use_wal(self, seconds: float = 10.0) -> None:
+        """Put the index in WAL mode (it stays so, in the file). SQLite does not wait on its busy
+        timeout for this change, so two processes opening a new index at once would see
+        "database is locked": retry for a while instead."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                with contextlib.closing(sqlite3.connect(self.db_path, timeout=seconds)) as db:
+                    db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
     def _connect(self) -> sqlite3.Connection:
         # A connection per operation: the TUI, its worker thread and CLI processes all write here.
         db = sqlite3.connect(self.db_path, timeout=10)
-        db.execute("PRAGMA journal_mode=WAL")
         # In WAL mode NORMAL cannot corrupt the index; it only skips an fsync per epoch row,
         # which polyfit's 1500 epochs would otherwise pay for.
         db.execute("PRAGMA synchronous=NORMAL")

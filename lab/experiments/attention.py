@@ -39,6 +39,7 @@ NADARAYA_WATSON = Experiment(
     ),
     entry="lab.recipes.nadaraya_watson:nadaraya_watson",
     resumable=False,  # one run computes three estimators in turn; it takes seconds
+    book_result={"book": "loss 19.7"},  # twice its plot's 9.83: it plots half the sum
     notes="The loss is the book's Chinese code's: squared errors summed, not halved (the English "
     "edition halves them and so takes half-size steps; its plot reads 26.71 → 9.83). The "
     "training points are drawn joined by a line. After every epoch (about 20 times in a long "
@@ -80,6 +81,7 @@ ATTENTION_SCORING = Experiment(
     ),
     entry="lab.recipes.attention_demos:attention_scoring",
     demo=True,
+    book_result={"book": "the same output (exact)"},
     notes="Besides the book's outputs the lab prints sequence_mask's demo (from the seq2seq "
     "lecture) and each layer's weights; the heatmaps draw those weights, one row per example. "
     "The valid lengths, random keys and training mode are the lab's knobs; their defaults are "
@@ -119,6 +121,7 @@ SELF_ATTENTION = Experiment(
     ),
     entry="lab.recipes.attention_demos:self_attention",
     demo=True,
+    book_result={"book": "the same output (exact)"},
     notes="The per-head heatmaps are the lab's: an untrained MultiHeadAttention(100 hidden, 5 "
     "heads) in eval mode on random word embeddings, with and without the positional encoding; "
     "the book draws trained heads only in the transformer lecture. P is drawn on a "

@@ -67,12 +67,13 @@ _SCRATCH_NOTES = (
 
 def _lm(id: str, lecture: int, title_en: str, title_zh: str, chapter: Chapter, summary: str,
         try_this: tuple[str, ...], params: tuple[Param, ...], options: Mapping[str, Value],
-        quick: Mapping[str, Value], notes: str = "") -> Experiment:
+        quick: Mapping[str, Value], book_result: Mapping[str, str],
+        notes: str = "") -> Experiment:
     return Experiment(
         id=id, lecture=lecture, title_en=title_en, title_zh=title_zh, chapter=chapter,
         dataset="time-machine", summary=summary, try_this=try_this, params=params, entry=ENTRY,
         options=options, presets={"quick": quick}, notes=" ".join(filter(None, (notes, _NOTES))),
-        unit="tokens", writes_text=True, rules=(enough_tokens,),
+        unit="tokens", writes_text=True, rules=(enough_tokens,), book_result=book_result,
     )
 
 
@@ -89,6 +90,7 @@ RNN_SCRATCH = _lm(
      "Set theta=1000 (no clipping in effect) and watch the perplexity jump about or diverge.",
      "Read the samples every 10 epochs: first 'the the the', then words, then whole sentences."),
     _params(1.0, 512), {"cell": "rnn", "impl": "scratch"}, {"epochs": 300},
+    {"book": "perplexity 1.0"},
     notes="The book then trains a second model with use_random_iter=True: here that is "
     "sampling=random. " + _SCRATCH_NOTES,
 )
@@ -104,6 +106,7 @@ RNN_CONCISE = _lm(
      "Set num_hiddens=512, as rnn-scratch: does it reach perplexity 1.0 as well?",
      "Set num_steps=5: the model sees only 5 characters of context per step of training."),
     _params(1.0, 256), {"cell": "rnn", "impl": "concise"}, {"epochs": 200},
+    {"book": "perplexity 1.3"},
 )
 
 GRU = _lm(
@@ -118,6 +121,7 @@ GRU = _lm(
      "Set impl=scratch and compare the tokens/s with concise.",
      "Set num_steps=100: gates help a model use a longer past."),
     _params(1.0, 256, (impl(),)), {"cell": "gru"}, {"epochs": 300, "impl": "concise"},
+    {"book": "perplexity 1.1", "quick": "perplexity 1.0 (concise)"},
     notes=_SCRATCH_NOTES,
 )
 
@@ -133,6 +137,7 @@ LSTM = _lm(
      "Compare the samples with gru's at the same epoch.",
      "Set num_hiddens=64: how much of the text can a small memory hold?"),
     _params(1.0, 256, (impl(),)), {"cell": "lstm"}, {"epochs": 300, "impl": "concise"},
+    {"book": "perplexity 1.2", "quick": "perplexity 1.1 (concise)"},
     notes=_SCRATCH_NOTES,
 )
 
@@ -146,6 +151,7 @@ DEEP_RNN = _lm(
      "Set num_layers=4: slower, and does it learn faster per epoch?",
      "Set lr=1, the lstm experiment's rate, and compare the curves."),
     _params(2.0, 256, (_num_layers(2),)), {"cell": "lstm", "impl": "concise"}, {"epochs": 200},
+    {"book": "perplexity 1.0"},
 )
 
 BI_RNN = _lm(
@@ -162,6 +168,7 @@ BI_RNN = _lm(
      "Ask a finished run to write: d2l-lab runs predict RUN --prefix 'the time'."),
     _params(1.0, 256, (_num_layers(2),)),
     {"cell": "lstm", "impl": "concise", "bidirectional": True}, {"epochs": 80},
+    {"book": "perplexity 1.1"},
 )
 
 # The quick presets, measured with the book's seed 0 on 2 CPU cores (wall time of the training;

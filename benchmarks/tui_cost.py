@@ -1,0 +1,125 @@
+"""What watching costs: the same run headless and inside the lab, plots on screen (issue 9: the
+lab at 95% or more of the headless speed).
+
+    python benchmarks/tui_cost.py [--cases softmax,rnn,transformer] [--rounds 3]
+
+Each measurement is a fresh process, as a learner starts one: `headless` runs the experiment
+through the runner alone (what `d2l-lab run` does, without its terminal output), `lab` opens
+the real app headless at 100x30 (as `d2l-lab` does: tui.app.main's environment, OpenMP waiting
+passively), presses ctrl+r and waits for the end with the loss plot on screen. The figure is the
+median over the run's epochs of the runner's own examples/s (tokens/s for text); the two sides
+alternate, and the ratio of their medians is printed. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FRA_ZIP = ROOT.parent / "shared" / "data" / "sha1_mismatch" / "fra-eng.zip"
+TIME_MACHINE = ROOT.parent / "shared" / "data"
+# Each about 5–15 s of training on 2 cores: long enough to be steady, short enough to repeat.
+CASES: dict[str, tuple[str, str, dict[str, str]]] = {
+    "softmax": ("softmax", "quick", {"epochs": "3"}),
+    "mlp": ("mlp", "quick", {"epochs": "2"}),
+    "lenet": ("lenet", "quick", {"epochs": "1"}),
+    "rnn": ("rnn", "quick", {"epochs": "60"}),
+    "transformer": ("transformer", "book", {"epochs": "40"}),
+}
+
+
+def speeds(run_dir: Path) -> list[float]:
+    from lab.events import EpochEnd
+    from lab.store import read_events
+
+    return [e.examples_per_sec for e in read_events(run_dir) if isinstance(e, EpochEnd)]
+
+
+def headless(case: str) -> float:
+    from lab import catalog, runner
+
+    exp_id, preset, overrides = CASES[case]
+    exp = catalog.get(exp_id)
+    result = runner.run(exp, exp.resolve(preset, overrides), preset=preset)
+    assert result.status == "finished", result.reason
+    return statistics.median(speeds(result.run_dir))
+
+
+async def in_the_lab(case: str) -> float:
+    from textual.widgets import Input, Select
+
+    from tui.app import LabApp
+
+    exp_id, preset, overrides = CASES[case]
+    app = LabApp(exp_id, probe=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.query_one("#preset", Select).value = preset
+        await pilot.pause()
+        for name, value in overrides.items():
+            app.query_one(f"#param-{name}", Input).value = value
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        while app.handle is None or not app.handle.done.is_set():
+            await pilot.pause(0.05)
+        await pilot.pause(0.1)
+        result = app.handle.result
+        assert result is not None and result.status == "finished", "the run failed"
+        return statistics.median(speeds(result.run_dir))
+
+
+def child(mode: str, case: str) -> None:
+    sys.path.insert(0, str(ROOT))
+    speed = headless(case) if mode == "headless" else asyncio.run(in_the_lab(case))
+    print(json.dumps({"speed": speed}))
+
+
+def measure(mode: str, case: str, env: dict[str, str]) -> float:
+    env = dict(env)
+    if mode == "lab":  # what tui.app.main sets before torch loads
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    out = subprocess.run([sys.executable, __file__, "--child", mode, case], env=env,
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])["speed"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default="softmax,rnn,transformer",
+                        help=f"comma-separated, of {', '.join(CASES)}")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per side, alternating")
+    parser.add_argument("--child", nargs=2, metavar=("MODE", "CASE"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(*args.child)
+        return 0
+
+    home = tempfile.mkdtemp(prefix="d2l-lab-bench-")
+    env = {**os.environ, "D2L_LAB_HOME": home, "D2L_LAB_DATA": str(TIME_MACHINE)}
+    env.pop("OMP_WAIT_POLICY", None)
+    sys.path.insert(0, str(ROOT))
+    os.environ.update(env)
+    from lab.data import hub
+
+    if FRA_ZIP.exists():
+        hub.import_dir("fra-eng", FRA_ZIP, accept_checksum=True)
+    print(f"{'case':<13}{'headless':>12}{'in the lab':>12}{'ratio':>8}   (median ex/s or tok/s)")
+    for case in args.cases.split(","):
+        results: dict[str, list[float]] = {"headless": [], "lab": []}
+        for _ in range(args.rounds):
+            for mode in results:
+                results[mode].append(measure(mode, case, env))
+        h, t = statistics.median(results["headless"]), statistics.median(results["lab"])
+        print(f"{case:<13}{h:>12,.0f}{t:>12,.0f}{t / h:>8.2f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
