@@ -19,6 +19,8 @@ from lab import catalog
 from lab.spec import SEED, Experiment, ParamError, parse_assignments
 
 if TYPE_CHECKING:
+    from subprocess import Popen
+
     from lab.cancel import Cancel
     from lab.events import Sink
     from lab.runner import RunResult
@@ -124,18 +126,19 @@ def _resume(run_id: str, exp_id: str | None, device: str | None, detach: bool,
         plan, sinks=sinks, cancel=cancel, store=store))
 
 
-def _report_detached(store: Store, run_id: str, proc: object) -> None:
+def _report_detached(store: Store, run_id: str, proc: Popen) -> None:
     from lab import detach as detached
     from lab.cli import err, out
 
     try:
-        detached.wait_started(store, run_id, proc)  # type: ignore[arg-type]
+        detached.wait_started(store, run_id, proc)
     except detached.DetachError as e:
         err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_FAILED) from None
     out.print(run_id, highlight=False, soft_wrap=True)
-    err.print(f"[dim]running detached (pid {proc.pid}); `d2l-lab runs follow {run_id}` "  # type: ignore[attr-defined]
-              "watches it, `d2l-lab runs stop` stops it[/]", highlight=False, soft_wrap=True)
+    err.print(f"[dim]running detached (pid {proc.pid}); `d2l-lab runs follow {run_id}` "
+              f"watches it, `d2l-lab runs stop {run_id}` stops it[/]", highlight=False,
+              soft_wrap=True)
 
 
 Start = Callable[["Sequence[Sink]", "Cancel"], "RunResult"]

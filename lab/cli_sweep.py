@@ -202,9 +202,9 @@ def _ended(store: Store, run_id: str, proc: Popen[bytes]) -> str:
         if proc.returncode == -signal.SIGTERM:
             store.delete(run_id)
             return ""
-        output = detach.output_path(store, run_id).read_text(errors="replace").strip()
+        output = detach.output_tail(store, run_id)
         err.print(f"[red]error:[/] run {run_id} ended before it began"
-                  + (f":\n{output[-2000:]}" if output else ""), highlight=False, soft_wrap=True)
+                  + (f":\n{output}" if output else ""), highlight=False, soft_wrap=True)
         return "failed"
     if record.status == "running":  # its process is gone without a word
         store.mark_crashed()

@@ -49,7 +49,7 @@ def spawn_resume(store: Store, run_id: str, device: str | None = None) -> subpro
 
 
 def _start(store: Store, run_id: str, extra: list[str]) -> subprocess.Popen:
-    log = (store.run_dir(run_id) / OUTPUT).open("ab")
+    log = output_path(store, run_id).open("ab")
     env = dict(os.environ)
     if env.pop(PASSIVE_OMP_MARK, None):
         # The TUI made OpenMP wait passively to leave its UI thread a core; a run in a process
@@ -75,12 +75,22 @@ def wait_started(store: Store, run_id: str, proc: subprocess.Popen,
         if proc.poll() is not None:
             if store.get(run_id) is not None:  # it ran, and ended already: a very short run
                 return
-            output = (store.run_dir(run_id) / OUTPUT).read_text(errors="replace").strip()
+            output = output_tail(store, run_id)
             raise DetachError(f"the detached run ended at once (exit {proc.returncode})"
-                              + (f":\n{output[-2000:]}" if output else ""))
+                              + (f":\n{output}" if output else ""))
         time.sleep(0.05)
     raise DetachError(f"the detached run did not start within {timeout:.0f}s; see "
-                      f"{store.run_dir(run_id) / OUTPUT}")
+                      f"{output_path(store, run_id)}")
+
+
+def output_path(store: Store, run_id: str) -> Path:
+    return store.run_dir(run_id) / OUTPUT
+
+
+def output_tail(store: Store, run_id: str, chars: int = 2000) -> str:
+    """The end of what a detached process printed (a traceback, at worst)."""
+    path = output_path(store, run_id)
+    return path.read_text(errors="replace").strip()[-chars:] if path.exists() else ""
 
 
 def stop(store: Store, run_id: str) -> bool:
@@ -120,10 +130,6 @@ def _main(argv: list[str]) -> int:
                             preset=config["preset"], cancel=cancel, store=store, run_id=run_id,
                             sweep=config.get("sweep", ""))
     return 0 if result.status == "finished" else 1
-
-
-def output_path(store: Store, run_id: str) -> Path:
-    return store.run_dir(run_id) / OUTPUT
 
 
 if __name__ == "__main__":

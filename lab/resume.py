@@ -38,8 +38,10 @@ def plan_resume(store: Store, run_id: str, device: str | None = None) -> ResumeP
     if record is None:
         raise ResumeError(f"no run {run_id!r} (see `d2l-lab runs list`)")
     if record.status == RUNNING:
-        raise ResumeError(f"run {run_id} is still running (pid {store.pid(run_id)}); watch it "
-                          f"with `d2l-lab runs follow {run_id}`")
+        pid = store.pid(run_id)  # None: on another machine sharing this folder
+        where = f" (pid {pid})" if pid else ""
+        raise ResumeError(f"run {run_id} is still running{where}; watch it with "
+                          f"`d2l-lab runs follow {run_id}`")
     if record.status == FINISHED:
         raise ResumeError(f"run {run_id} finished: there is nothing left to resume")
     if record.status == DIVERGED:

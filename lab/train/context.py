@@ -161,12 +161,11 @@ class RunContext:
 
     def state_is_finite(self) -> bool:
         """False when the tracked model holds NaN/inf (a diverged model is not worth saving)."""
-        for obj in self._state.values():
-            for value in obj.state_dict().values():
-                if torch.is_tensor(value) and value.is_floating_point():
-                    if not torch.isfinite(value).all():
-                        return False
-        return True
+        checks = [torch.isfinite(value).all().to(self.device)
+                  for obj in self._state.values() for value in obj.state_dict().values()
+                  if torch.is_tensor(value) and value.is_floating_point()]
+        # One host sync for the whole model: this runs after every epoch.
+        return not checks or bool(torch.stack(checks).all())
 
 
 def _write(path: Path, write: Callable[[], None]) -> None:
