@@ -22,13 +22,12 @@ from textual.filter import Monochrome, NoColor
 from textual.widgets import Button, Footer, Static, TabbedContent, TabPane
 
 from lab import catalog
-from lab.detach import PASSIVE_OMP_MARK
 from lab.events import Predictions
 from lab.spec import Experiment, ParamError
 from lab.store import RunRecord, Store
 from tui.history import RunHistory
 from tui.messages import DevicesFound
-from tui.run import Follower, RunHandle, probe_devices
+from tui.run import RunHandle, RunWorkers, probe_devices
 from tui.running import RunControl
 from tui.screens.help import HelpScreen
 from tui.screens.panel import PanelScreen
@@ -47,6 +46,7 @@ from tui.widgets.status import RunStatus
 
 QUIT_WAIT = 1.5  # seconds quitting waits for a run to record itself as stopped
 PROBE_DELAY = 0.3  # seconds after the first paint before the device probe imports torch
+WORKER_DELAY = 1.0  # and before the first worker starts to (see tui/run.py's RunWorkers)
 
 
 class LabApp(RunControl, RunHistory, App[None]):
@@ -85,7 +85,9 @@ class LabApp(RunControl, RunHistory, App[None]):
         self._handle_signals = handle_signals
         self.experiment: Experiment | None = None
         self.devices: list[tuple[str, str]] = [("cpu", "cpu")]
-        self.handle: RunHandle | None = None  # the run training here, or the one followed
+        self.handle: RunHandle | None = None  # the lab's run (in a worker), or one followed
+        # The run's worker process, started ahead (tests, probe=False: on demand, at Run).
+        self.run_workers = RunWorkers(ahead=probe)
         self.painted_at: float | None = None  # monotonic time of the first paint
         self.predictions: Predictions | None = None  # the shown run's, if it drew any
         self.run_id = ""  # the run shown on Train (live, followed or replayed)
@@ -138,10 +140,14 @@ class LabApp(RunControl, RunHistory, App[None]):
                 loop.add_signal_handler(
                     sig, lambda sig=sig: asyncio.ensure_future(self._quit_on_signal(sig)))
 
+    def on_unmount(self) -> None:
+        self.run_workers.close()  # an idle worker leaves with the lab, however it ends
+
     def _after_first_paint(self) -> None:
         self.painted_at = time.monotonic()
         if self._probe:
             self.set_timer(PROBE_DELAY, lambda: probe_devices(self.post_message))
+            self.set_timer(WORKER_DELAY, lambda: self.run_workers.warm(self.store))
 
     # -- the form -----------------------------------------------------------------------------
 
@@ -307,11 +313,12 @@ class LabApp(RunControl, RunHistory, App[None]):
         self.exit(return_code=128 + sig)  # the shell's convention, as the CLI's runs exit
 
     async def _stop_run_before_exit(self, interrupted_by: int = 0) -> None:
-        """Stop a running experiment and give it a bounded time to record itself as stopped
-        (or as interrupted, when a signal ends the session). A followed run goes on."""
+        """Stop the lab's run and give it a bounded time to record itself as stopped (or as
+        interrupted, when a signal ends the session). A followed run goes on."""
         handle = self.handle
-        if isinstance(handle, Follower):
-            handle.leave()
+        self.run_workers.close()
+        if handle is not None and handle.follows:
+            handle.interrupt(interrupted_by)  # leaves it
         elif handle is not None and handle.running:
             if interrupted_by:
                 handle.interrupt(interrupted_by)
@@ -325,12 +332,6 @@ class LabApp(RunControl, RunHistory, App[None]):
 
 def main(experiment_id: str | None = None) -> None:
     """Open the lab (at an experiment, if given); does not return (see below)."""
-    # torch's OpenMP threads spin while they wait; beside the UI thread on a small machine they
-    # then fight it for the cores and training ran 70x slower (3k vs 214k ex/s for softmax on 2
-    # cores). Passive waiting must be chosen before torch loads, which the TUI does lazily.
-    if "OMP_WAIT_POLICY" not in os.environ:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-        os.environ[PASSIVE_OMP_MARK] = "1"  # so a detached run's own process does not inherit it
     app = LabApp(experiment_id, handle_signals=True)
     if app.no_color:
         # NO_COLOR: Textual only turns the colours grey (still 256-colour or truecolor codes).

@@ -17,7 +17,7 @@ from lab import catalog
 from lab.events import Ended
 from lab.spec import Experiment
 from lab.store import RunRecord, read_events
-from tui.run import Follower, RunHandle
+from tui.run import Follower, resume_in_worker
 from tui.screens.runs import RunsChoice, RunsScreen
 from tui.widgets.catalog import CatalogTree
 from tui.widgets.runlog import RunLog
@@ -71,8 +71,9 @@ class RunHistory:
         self._leave()  # a run still going has no history to show yet: it is refused below
         status = self.query_one(RunStatus)
         self._before_resume = (status.state, status.detail)
-        self.handle = RunHandle.resuming(self.post_message, exp, run_id)
-        status.set_state("starting", f"resuming after epoch {record.epochs_done} · loading torch")
+        spawn = resume_in_worker(self.run_workers, run_id)
+        self.handle = Follower(self.post_message, exp, spawn=spawn, owned=True)
+        status.set_state("starting", f"resuming after epoch {record.epochs_done}")
         self.query_one(TabbedContent).active = "train"
         self.handle.start()
         self._sync_controls()

@@ -1,9 +1,11 @@
-"""Running, as a part of the app: start a run from the form (here, or detached in a process of
-its own that the app then follows), stop it, and show what it tells on the Train tab.
+"""Running, as a part of the app: start a run from the form (in one of the lab's worker
+processes, or detached in a process of its own), stop it, and show what it tells on the Train
+tab.
 
-A run training here lives in a RunHandle's thread; a run another process runs is watched by a
-Follower (tui/run.py). Both post their events in batches; ``_show_events`` feeds them, or a whole
-recorded run (tui/history.py), to the same widgets.
+Either way a Follower (tui/run.py) watches the run's events file and posts its events in
+batches; ``_show_events`` feeds them, or a whole recorded run (tui/history.py), to the same
+widgets. Nothing trains in the app's own process: there the training loop and the UI would
+share one GIL, and small models trained at a third of their speed.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from lab.events import FAILED, Event, Heatmap, Predictions, Started
 from lab.spec import Experiment, ParamError, Params
 from lab.store import Store
 from tui.messages import RunEvents, RunFinished, SweepFinished, SweepStep, TextWritten
-from tui.run import Follower, RunHandle, write_text
+from tui.run import Follower, in_worker, write_text
 from tui.screens.error import ErrorScreen
 from tui.sweep import SweepHandle
 from tui.widgets.heatmap import HeatmapView
@@ -36,12 +38,12 @@ class RunControl:
 
     @property
     def running(self: LabApp) -> bool:
-        """A run is shown live: one training here, or one followed."""
+        """A run is shown live: the lab's own, or one followed."""
         return self.handle is not None and self.handle.running
 
     @property
     def training(self: LabApp) -> bool:
-        """A run trains in this process (a followed one does not keep Run from starting)."""
+        """The lab's own run trains (a followed one does not keep Run from starting)."""
         return self.running and self.handle is not None and not self.handle.follows
 
     def on_button_pressed(self: LabApp, event: Button.Pressed) -> None:
@@ -79,9 +81,10 @@ class RunControl:
             return
         exp, params, seed = chosen
         self._leave()
-        self.handle = RunHandle.new(self.post_message, exp, params, device=self.form.device,
-                                    seed=seed, preset=self.form.preset)
-        self._start(exp, params, f"{exp.id} · loading torch")
+        spawn = in_worker(self.run_workers, exp, params, device=self.form.device, seed=seed,
+                          preset=self.form.preset)
+        self.handle = Follower(self.post_message, exp, spawn=spawn, owned=True)
+        self._start(exp, params, exp.id)
 
     def _run_sweep(self: LabApp) -> None:
         """Fields holding several values ("0.1, 0.3"): run every combination in turn, each
@@ -100,9 +103,8 @@ class RunControl:
             return
         self._leave()
         self.handle = SweepHandle(self.post_message, exp, points, device=form.device,
-                                  preset=form.preset)
-        self._start(exp, points[0].params, f"{exp.id} · sweep of {len(points)} runs · "
-                                           "loading torch")
+                                  preset=form.preset, workers=self.run_workers)
+        self._start(exp, points[0].params, f"{exp.id} · sweep of {len(points)} runs")
 
     def on_sweep_step(self: LabApp, message: SweepStep) -> None:
         if message.handle is not self.handle or self.experiment is None:
@@ -167,7 +169,7 @@ class RunControl:
 
     def _leave(self: LabApp) -> None:
         """Stop following a run another process runs (it goes on); the Train tab is free."""
-        if isinstance(self.handle, Follower) and self.handle.running:
+        if isinstance(self.handle, Follower) and self.handle.follows and self.handle.running:
             self.handle.leave()
             self.query_one(RunLog).note(f"left {self.handle.run_id}: it goes on", "dim")
 
@@ -175,14 +177,13 @@ class RunControl:
         handle = self.handle
         if not self.running or handle is None:
             return
-        if isinstance(handle, Follower):
-            if not handle.stop():
-                self.notify(f"Run {handle.run_id} does not run on this machine: it cannot be "
-                            "stopped from here.", severity="warning")
-                return
+        if not handle.stop():
+            self.notify(f"Run {handle.run_id} does not run on this machine: it cannot be "
+                        "stopped from here.", severity="warning")
+            return
+        if handle.follows:
             detail = f"asked pid {handle.pid} to stop" if handle.pid else "asked it to stop"
         else:
-            handle.stop()
             detail = "finishing the current batch"
         self.query_one(RunStatus).set_state("stopping", detail)
 
@@ -192,7 +193,7 @@ class RunControl:
         if message.handle is not None and message.handle is not self.handle:
             return  # a run the app has left
         handle, status = message.handle, self.query_one(RunStatus)
-        if isinstance(handle, Follower) and status.attached != handle.pid:
+        if isinstance(handle, Follower) and handle.follows and status.attached != handle.pid:
             self.query_one(RunLog).note(
                 f"following {handle.run_id} (pid {handle.pid}): ctrl+x stops it; quitting the "
                 "lab leaves it running", "dim")
@@ -250,6 +251,8 @@ class RunControl:
             if result.status == FAILED and not isinstance(message.handle, SweepHandle):
                 self.push_screen(ErrorScreen(result.reason, result.run_id, result.traceback))
         self._sync_controls()
+        if not self.running:
+            self.run_workers.warm(self.store)  # the next run's, while this one is read
 
     def on_sample_view_write(self: LabApp, message: SampleView.Write) -> None:
         """Let the shown run's model write after the prefix typed in the box."""

@@ -230,7 +230,9 @@ async def test_stop_halts_a_long_run_and_it_is_recorded_as_stopped(lab_home: Pat
         app.query_one("#param-lr", Input).focus()  # ctrl+x must stop, not cut, in a field
         await pilot.pause()
         await pilot.press("ctrl+x")
-        await wait_for(pilot, lambda: status.state == "stopped", 20, "the run to stop")
+        await wait_for(pilot, lambda: status.state == "stopped" and app.handle.done.is_set(), 20,
+                       "the run to stop")
+        await pilot.pause(0.1)  # its RunFinished
         assert app.query_one("#param-lr", Input).value == "0.03"
         assert status.epoch < 1000
         assert "stopped" in app.query_one(RunLog).lines_text[-2]

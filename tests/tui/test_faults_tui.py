@@ -3,12 +3,13 @@ it, and the lab goes on: the next run starts and finishes as if nothing had happ
 
 from __future__ import annotations
 
+import os
+import textwrap
 from pathlib import Path
 
 import pytest
 from textual.widgets import Static
 
-from tests.test_faults import break_forward
 from tests.tui.test_app import SIZE, screenshots, set_field, store_status, wait_for
 from tui.app import LabApp
 from tui.screens.error import ErrorScreen
@@ -16,6 +17,31 @@ from tui.widgets.runlog import RunLog
 from tui.widgets.status import RunStatus
 
 CUDA_OOM = "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79 GiB"
+
+
+def break_forward_in_workers(monkeypatch, folder: Path, error: str) -> None:
+    """The next nn.Linear forward in a worker process the lab starts raises ``error`` (a Python
+    expression); the ones after it, in that process or a later one, work. The lab trains in
+    workers, so the fault goes there: a sitecustomize on their path patches torch as they start."""
+    site, raised = folder / "site", folder / "raised"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(textwrap.dedent(f"""
+        import pathlib
+        import torch
+        from torch import nn
+
+        real, raised = nn.Linear.forward, pathlib.Path({str(raised)!r})
+
+        def forward(self, x):
+            if not raised.exists():
+                raised.touch()
+                raise {error}
+            return real(self, x)
+
+        nn.Linear.forward = forward
+    """), encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [
+        str(site), os.environ.get("PYTHONPATH")])))
 
 
 def panel_text(app: LabApp) -> str:
@@ -30,10 +56,9 @@ def panel_text(app: LabApp) -> str:
 ])
 async def test_a_failed_run_shows_why_in_a_panel_and_the_next_run_works(
         error, says, traceback, monkeypatch, lab_home: Path, tmp_path: Path) -> None:
-    import torch
-
-    break_forward(monkeypatch, torch.cuda.OutOfMemoryError(CUDA_OOM) if error == "oom"
-                       else RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+    break_forward_in_workers(monkeypatch, tmp_path, f"torch.cuda.OutOfMemoryError({CUDA_OOM!r})"
+                             if error == "oom" else
+                             "RuntimeError('mat1 and mat2 shapes cannot be multiplied')")
     app = LabApp("linreg", probe=False)
     async with app.run_test(size=SIZE) as pilot:
         await set_field(pilot, "epochs", "2")
@@ -70,16 +95,16 @@ async def test_a_failed_run_shows_why_in_a_panel_and_the_next_run_works(
 
 @pytest.mark.timeout(60)
 async def test_a_run_that_cannot_start_shows_the_panel_too(monkeypatch) -> None:
-    """The runner refused before a run existed (the lab's home is read-only): nothing is
-    recorded, and the panel says why."""
-    from lab import runner
+    """The run could not be recorded (the lab's home is read-only): nothing is recorded, no
+    worker gets it, and the panel says why."""
+    from lab import detach
     from lab.store import StoreError
 
     def refuse(*args, **kwargs):
         raise StoreError(Path("/home/me/.local/share/d2l-lab"), PermissionError(
             13, "Permission denied"))
 
-    monkeypatch.setattr(runner, "run", refuse)
+    monkeypatch.setattr(detach, "prepare", refuse)
     app = LabApp("linreg-scratch", probe=False)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+r")

@@ -13,6 +13,7 @@ from lab.store import Store
 from lab.sweep import expand
 from tests.tui.test_app import set_field
 from tui.messages import RunEvents, RunFinished, SweepFinished, SweepStep
+from tui.run import RunWorkers
 from tui.sweep import SweepHandle
 from tui.widgets.form import ParamForm
 
@@ -102,7 +103,8 @@ def test_a_sweep_handle_runs_its_points_in_turn_posting_each_run(one_thread) -> 
     exp = catalog.get("linreg")
     points = expand(exp, "book", {"epochs": "1"}, {"lr": ["0.01", "0.03"]})
     posted: list = []
-    handle = SweepHandle(posted.append, exp, points, device="cpu", preset="book")
+    handle = SweepHandle(posted.append, exp, points, device="cpu", preset="book",
+                         workers=RunWorkers(ahead=False))
     assert not handle.follows
     run_sweep(handle)
     assert not handle.running
@@ -143,7 +145,8 @@ def test_stopping_a_sweep_stops_its_run_and_starts_no_more(one_thread) -> None:
                                                   for e in message.events):
             handle.stop()  # from the run thread, as soon as the first run trains
 
-    handle = SweepHandle(post, exp, points, device="cpu", preset="book")
+    handle = SweepHandle(post, exp, points, device="cpu", preset="book",
+                         workers=RunWorkers(ahead=False))
     run_sweep(handle)
     assert [m.index for m in posted if isinstance(m, SweepStep)] == [1]
     assert [r.status for r in posted[-1].results] == ["stopped"]
@@ -155,7 +158,8 @@ def test_a_device_that_is_not_here_ends_the_sweep_with_a_message() -> None:
     exp = catalog.get("linreg")
     points = expand(exp, "book", {}, {"lr": ["0.01", "0.03"]})
     posted: list = []
-    handle = SweepHandle(posted.append, exp, points, device="cuda:7", preset="book")
+    handle = SweepHandle(posted.append, exp, points, device="cuda:7", preset="book",
+                         workers=RunWorkers(ahead=False))
     run_sweep(handle)
     assert [type(m).__name__ for m in posted] == ["RunFinished", "SweepFinished"]
     assert "cuda:7" in posted[0].error and posted[1].results == []
