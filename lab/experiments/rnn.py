@@ -97,11 +97,12 @@ RNN_SCRATCH = _lm(
 
 RNN_CONCISE = _lm(
     "rnn", 55, "Recurrent neural networks, concise", "循环神经网络的简洁实现", RNN,
-    "The same language model with torch: nn.RNN(28, 256) runs the recurrence (in C++, or cuDNN "
-    "on a GPU), and the book's RNNModel adds a Linear(256, 28) on every step's output. Its state "
-    "has a layer dimension: (1, batch, 256)." + _PERPLEXITY + " The book reaches perplexity 1.3 "
-    "after 500 epochs with samples that look like English but are not ('time traveller prise "
-    "dimensions they coulonk').",
+    "The same language model with torch: nn.RNN(28, 256) runs the recurrence (cuDNN on a GPU; "
+    "on the CPU the lab computes the same layer as one operation, lab/models/fused_rnn.py, "
+    "faster than torch's step-by-step autograd), and the book's RNNModel adds a Linear(256, 28) "
+    "on every step's output. Its state has a layer dimension: (1, batch, 256)." + _PERPLEXITY
+    + " The book reaches perplexity 1.3 after 500 epochs with samples that look like English "
+    "but are not ('time traveller prise dimensions they coulonk').",
     ("Compare the tokens/s with rnn-scratch's.",
      "Set num_hiddens=512, as rnn-scratch: does it reach perplexity 1.0 as well?",
      "Set num_steps=5: the model sees only 5 characters of context per step of training."),

@@ -22,6 +22,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lab.models import fused_rnn
+
 State = torch.Tensor | tuple[torch.Tensor, ...]
 VOCAB_SIZE = 28  # the time machine's characters: <unk>, space and a–z
 CELLS = ("rnn", "gru", "lstm")
@@ -139,13 +141,16 @@ class LSTMScratch(ScratchLM):
 
 
 SCRATCH = {"rnn": RNNScratch, "gru": GRUScratch, "lstm": LSTMScratch}
-LAYERS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+LAYERS = {"rnn": fused_rnn.RNN, "gru": fused_rnn.GRU, "lstm": nn.LSTM}
 
 
 class RNNModel(nn.Module):
     """The book's concise model: a torch recurrent layer on one-hot inputs, then
-    ``Linear(num_hiddens · directions, vocab)`` on every step's output. ``nn.RNN``/``GRU``/``LSTM``
-    already compute all steps' input projections in one product before their recurrence."""
+    ``Linear(num_hiddens · directions, vocab)`` on every step's output. On the CPU, torch's
+    layers record a handful of autograd operations per time step, which cost about as much as
+    the small products; the RNN and GRU layers of ``language_model`` (``fused_rnn``) take the
+    token ids and compute the same function from the same parameters as one operation per layer,
+    whose backward pass sums the weight gradients over all steps at once."""
 
     def __init__(self, rnn_layer: nn.RNNBase, vocab_size: int):
         super().__init__()
@@ -157,9 +162,11 @@ class RNNModel(nn.Module):
 
     def forward(self, inputs: torch.Tensor,
                 state: State | None = None) -> tuple[torch.Tensor, State]:
-        X = nn.functional.one_hot(inputs.T.long(), self.vocab_size).to(torch.float32)
+        X = inputs.T.long()
         if state is None:
             state = self.begin_state(X.shape[1], X.device)
+        if not isinstance(self.rnn, fused_rnn.TokenLayer):  # it takes the one-hot vectors
+            X = nn.functional.one_hot(X, self.vocab_size).to(torch.float32)
         Y, state = self.rnn(X, state)
         return self.linear(Y.reshape(-1, Y.shape[-1])), state
 

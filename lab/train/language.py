@@ -35,12 +35,11 @@ PREFIXES = ("time traveller", "traveller")  # the book's final predictions
 def clip_gradients(params: Iterable[torch.Tensor], theta: float) -> None:
     """The book's ``grad_clipping``: when the gradients' global norm ‖g‖ exceeds θ, scale them
     all by θ/‖g‖. The book asks ``if norm > theta`` on the host, a sync per batch; multiplying
-    by min(1, θ/‖g‖) computed on the device is the same and needs none."""
+    by min(1, θ/‖g‖) computed on the device is the same and needs none. Multi-tensor (foreach)
+    kernels do it in a few calls rather than three per parameter: small models' time is calls."""
     grads = [p.grad for p in params if p.grad is not None]
-    norm = torch.sqrt(sum(torch.sum(g ** 2) for g in grads))
-    scale = (theta / norm).clamp(max=1.0)
-    for g in grads:
-        g.mul_(scale)
+    norm = torch.nn.utils.get_total_norm(grads, foreach=True)
+    torch._foreach_mul_(grads, (theta / norm).clamp(max=1.0))
 
 
 class BookSGD:
