@@ -20,8 +20,7 @@ test: $(BIN)/d2l-lab
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/d2l-lab
-	$(BIN)/python benchmarks/epoch_speed.py
-	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python -m benchmarks
 
 inventory: $(BIN)/d2l-lab
 	$(BIN)/python tests/inventory.py --write

@@ -1,6 +1,6 @@
 """How long a heatmap takes to redraw (issue 6: a 64×64 heatmap in under 20 ms).
 
-    python benchmarks/heatmap_speed.py [--rounds 50]
+    python benchmarks/heatmap_speed.py [--rounds 50] [--json]
 
 Times, in milliseconds per redraw (the median of ``--rounds``):
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import json
 import math
 import random
 import statistics
@@ -125,26 +126,41 @@ def cli_ms(heatmap: Heatmap, width: int, rounds: int) -> float:
     return median_ms(draw, rounds)
 
 
-def main() -> None:
+def measure(rounds: int, seed: int = 0) -> list[dict]:
+    """One row per matrix and screen size: the pane's size and the times, in ms."""
+    rows = []
+    for name, heatmap in cases(seed).items():
+        for size in ((80, 24), (120, 40)):
+            (width, height), times = asyncio.run(widget_times(heatmap, size, rounds))
+            layout = median_ms(lambda h=heatmap, w=width, ht=height: HeatmapLayout(
+                h, w, ht - 1).lines(), rounds)
+            cli = cli_ms(heatmap, size[0], rounds)
+            rows.append({"matrix": name, "screen": f"{size[0]}x{size[1]}",
+                         "pane": f"{width}x{height}", "layout": layout, **times, "cli": cli,
+                         "worst": max(layout, times["new"], cli)})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    parser.add_argument("--json", action="store_true", help="the rows as one JSON line")
+    args = parser.parse_args(argv)
+    rows = measure(args.rounds, args.seed)
+    if args.json:
+        print(json.dumps({"goal_ms": GOAL_MS, "rows": rows}))
+        return
 
     table = Table(title="heatmap redraw, ms (median)", box=box.SIMPLE_HEAD)
     for column in ("matrix", "screen", "pane", "layout", "new", "again", "cursor", "cli", "goal"):
         table.add_column(column, justify="right", no_wrap=True)
-    for name, heatmap in cases(args.seed).items():
-        for size in ((80, 24), (120, 40)):
-            (width, height), times = asyncio.run(widget_times(heatmap, size, args.rounds))
-            layout = median_ms(lambda h=heatmap, w=width, ht=height: HeatmapLayout(
-                h, w, ht - 1).lines(), args.rounds)
-            cli = cli_ms(heatmap, size[0], args.rounds)
-            worst = max(layout, times["new"], cli)
-            goal = ("ok" if worst < GOAL_MS else "SLOW") if name == "64×64" else ""
-            table.add_row(name, f"{size[0]}×{size[1]}", f"{width}×{height}", f"{layout:.2f}",
-                          f"{times['new']:.2f}", f"{times['again']:.3f}",
-                          f"{times['cursor']:.2f}", f"{cli:.2f}", goal)
+    for row in rows:
+        goal = ("ok" if row["worst"] < GOAL_MS else "SLOW") if row["matrix"] == "64×64" else ""
+        table.add_row(row["matrix"], row["screen"].replace("x", "×"),
+                      row["pane"].replace("x", "×"), f"{row['layout']:.2f}",
+                      f"{row['new']:.2f}", f"{row['again']:.3f}", f"{row['cursor']:.2f}",
+                      f"{row['cli']:.2f}", goal)
     Console().print(table)
     print(f"goal: a 64×64 heatmap redrawn in under {GOAL_MS:.0f} ms (layout, widget, cli)")
 

@@ -65,7 +65,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     os.environ["D2L_LAB_HOME"] = tempfile.mkdtemp(prefix="d2l-lab-bench-")
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `d2l-lab` sets it for the TUI
     sys.path.insert(0, str(ROOT))
     from lab.data import hub
 

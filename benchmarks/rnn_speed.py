@@ -14,28 +14,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script, sys.path[0] is benchmarks/ itself
+    sys.path.insert(0, str(ROOT))
 
-from lab import catalog, runner
-from lab.data import hub
-from lab.events import FINISHED, EpochEnd, Event
-from lab.store import Store
+import torch  # noqa: E402
 
-try:
-    from benchmarks import book_rnn
-    from benchmarks.epoch_speed import CaseResult, machine
-except ImportError:  # run as a script: benchmarks/ itself is sys.path[0]
-    import book_rnn
-    from epoch_speed import CaseResult, machine
+from benchmarks.report import machine  # noqa: E402
+from benchmarks.sides import Budget, Case, Paths, book_run, chars_case, lab_run  # noqa: E402
+from benchmarks.suite import CaseResult  # noqa: E402
+from lab.data import hub  # noqa: E402
 
 # case -> the lab experiment and its overrides; the book side builds the same network.
 CASES = {"rnn": ("rnn", {}), "gru": ("gru", {"impl": "concise"}),
@@ -45,62 +38,27 @@ DEFAULT_CASES = ("rnn", "gru", "rnn-scratch")
 RESULTS = Path(__file__).with_name("RNN_RESULTS.md")
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One run of a side; named as epoch_speed's samples so its CaseResult and report helpers
-    serve here too, but the examples are tokens."""
-
-    examples_per_sec: float  # tokens/s: the median of the run's epochs (training batches only)
-    perplexity: float  # after the last epoch
-    run_s: float  # the whole run, data loading included
-
-
-def book_run(case: str, path: Path, epochs: int, seed: int) -> Sample:
-    """What the book's notebook does, minus the Animator and the predictions."""
-    started = time.perf_counter()
-    torch.manual_seed(seed)
-    random.seed(seed)
-    train_iter, vocab = book_rnn.load_data_time_machine(path, 32, 35)
-    net = book_rnn.book_net(case, len(vocab))
-    results = book_rnn.train_ch8(net, train_iter, vocab, 1, epochs, "cpu")
-    return Sample(statistics.median(speed for _, speed in results), results[-1][0],
-                  time.perf_counter() - started)
-
-
-def lab_run(case: str, store: Store, epochs: int, seed: int) -> Sample:
-    exp_id, overrides = CASES[case]
-    experiment = catalog.get(exp_id)
-    params = experiment.resolve("book", {**overrides, "epochs": epochs})
-    assert (params.lr, params.batch_size, params.num_steps, params.max_tokens) == (
-        1.0, 32, 35, 10000), "the book preset changed"
-    events: list[Event] = []
-    started = time.perf_counter()
-    result = runner.run(experiment, params, device="cpu", seed=seed, store=store,
-                        sinks=[events.append])
-    run_s = time.perf_counter() - started
-    if result.status != FINISHED:
-        raise RuntimeError(f"lab run {result.run_id} {result.status}: {result.reason}")
-    ends = [e for e in events if isinstance(e, EpochEnd)]
-    return Sample(statistics.median(e.examples_per_sec for e in ends),
-                  ends[-1].metrics["perplexity"], run_s)
-
-
-def measure(cases: list[str], rounds: int, epochs: int, path: Path, store: Store,
+def measure(cases: list[str], rounds: int, epochs: int, path: Path,
             log: Callable[[str], None]) -> list[CaseResult]:
-    results = {case: CaseResult(case, [], []) for case in cases}
-    for case in cases:  # warm-up, not recorded
-        log(f"warm-up {case}")
-        book_run(case, path, 1, seed=12345)
-        lab_run(case, store, 1, seed=12345)
+    """In this process (no peak memory, unlike the suite): one warm-up run of each side, then
+    the rounds, the order flipped every round."""
+    paths = Paths(time_machine=path)
+    built: dict[str, Case] = {c: chars_case(c, *CASES[c], epochs) for c in cases}
+    results = {c: CaseResult(built[c]) for c in cases}
+    for case in built.values():  # warm-up, not recorded
+        log(f"warm-up {case.name}")
+        book_run(case, Budget(1), 12345, paths)
+        lab_run(case, Budget(1), 12345)
     for r in range(rounds):
-        for case in cases:
+        for name, case in built.items():
             order = ("book", "lab") if r % 2 == 0 else ("lab", "book")
+            results[name].firsts.append(order[0])
             for side in order:
-                sample = (book_run(case, path, epochs, r) if side == "book"
-                          else lab_run(case, store, epochs, r))
-                getattr(results[case], side).append(sample)
-                log(f"round {r + 1}/{rounds} {case:11s} {side:4s} "
-                    f"{sample.examples_per_sec:10.0f} tokens/s  perplexity {sample.perplexity:.2f}"
+                sample = (book_run(case, Budget(epochs), r, paths) if side == "book"
+                          else lab_run(case, Budget(epochs), r))
+                getattr(results[name], side).append(sample)
+                log(f"round {r + 1}/{rounds} {name:11s} {side:4s} "
+                    f"{sample.throughput:10.0f} tokens/s  perplexity {sample.metric:.2f}"
                     f"  run {sample.run_s:.2f} s")
     return list(results.values())
 
@@ -110,11 +68,11 @@ def table(results: list[CaseResult]) -> str:
             "| lab perplexity | book run s | lab run s | verdict |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for res in results:
-        speedup = statistics.median(res.ratios())
+        speedup = res.speedup
         rows.append(
-            f"| {res.case} | {res.median('book', 'examples_per_sec'):,.0f} "
-            f"| {res.median('lab', 'examples_per_sec'):,.0f} | {speedup:.2f}× "
-            f"| {res.median('book', 'perplexity'):.2f} | {res.median('lab', 'perplexity'):.2f} "
+            f"| {res.case.name} | {res.median('book', 'throughput'):,.0f} "
+            f"| {res.median('lab', 'throughput'):,.0f} | {speedup:.2f}× "
+            f"| {res.median('book', 'metric'):.2f} | {res.median('lab', 'metric'):.2f} "
             f"| {res.median('book', 'run_s'):.2f} | {res.median('lab', 'run_s'):.2f} "
             f"| {'ok' if speedup >= 1 else 'slower than the book'} |")
     return "\n".join(rows)
@@ -124,8 +82,8 @@ def raw_rounds(results: list[CaseResult]) -> str:
     lines = ["| case | round | book tokens/s | lab tokens/s | ratio |", "|---|---:|---:|---:|---:|"]
     for res in results:
         for i, (book, lab, ratio) in enumerate(zip(res.book, res.lab, res.ratios(), strict=True)):
-            lines.append(f"| {res.case} | {i + 1} | {book.examples_per_sec:,.0f} "
-                         f"| {lab.examples_per_sec:,.0f} | {ratio:.2f}× |")
+            lines.append(f"| {res.case.name} | {i + 1} | {book.throughput:,.0f} "
+                         f"| {lab.throughput:,.0f} | {ratio:.2f}× |")
     return "\n".join(lines)
 
 
@@ -134,13 +92,14 @@ def report(results: list[CaseResult], command: str, epochs: int,
     return "\n".join([
         "# Language model speed: the book's train_ch8 against the lab's (CPU)",
         "",
-        f"Machine: {machine(load)}.",
+        f"Machine: {machine(load, threads=torch.get_num_threads())}.",
         f"Command: `{command}`.",
         "",
         f"{epochs} epochs of each case's book preset (lr 1, batch 32, 35 steps, the first 10000 "
         "characters; gru and lstm are the concise models, the -scratch cases the scratch ones), "
         "per side and round. A run's tokens/s is the median of its "
-        "epochs' (training batches only, as the book's `train_epoch_ch8` times them); speed-up "
+        "epochs after the first (training batches only, as the book's `train_epoch_ch8` times "
+        "them; benchmarks/sides.py, shared with `python -m benchmarks`); speed-up "
         "is the median of the per-round lab/book ratios. Perplexity after the last epoch "
         "shows both sides learn alike. Verdict: ok when the lab is not slower.",
         "",
@@ -174,8 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         path = args.data or hub.file_path("time-machine", "timemachine.txt")
     except hub.DataMissing as e:
         parser.error(str(e))
-    if args.data is not None:  # the lab's side must read the same file
-        os.environ["D2L_LAB_DATA"] = str(args.data.parent)
+    # The lab's side must read the same file, also from the temporary home below.
+    os.environ["D2L_LAB_DATA"] = os.pathsep.join(filter(None, (str(path.parent),
+                                                               os.environ.get("D2L_LAB_DATA"))))
     if args.threads is not None:
         torch.set_num_threads(args.threads)
 
@@ -184,9 +144,9 @@ def main(argv: list[str] | None = None) -> int:
 
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="d2l-bench-") as tmp:
-        store = Store(Path(tmp) / "lab-home")  # keeps benchmark runs out of the user's history
-        results = measure(cases, args.rounds, args.epochs, path, store, log)
-    print(f"\n{machine(load)}\n\n{table(results)}")
+        os.environ["D2L_LAB_HOME"] = tmp  # keeps benchmark runs out of the user's history
+        results = measure(cases, args.rounds, args.epochs, path, log)
+    print(f"\n{machine(load, threads=torch.get_num_threads())}\n\n{table(results)}")
     command = (f"python benchmarks/rnn_speed.py --rounds {args.rounds} --epochs {args.epochs} "
                f"--cases {','.join(cases)}")
     if args.threads is not None:

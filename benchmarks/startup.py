@@ -1,7 +1,7 @@
 """How long a learner waits: `d2l-lab list` and `--help`, the TUI's first paint, and quitting the
 TUI while an experiment trains (through a real pseudo-terminal, as over SSH).
 
-    python benchmarks/startup.py [--rounds 5]
+    python benchmarks/startup.py [--rounds 5] [--json]
 
 Goals (issue 2): list and --help under 0.5 s, first paint under 1.5 s, quit under 2 s. Each
 figure is the median of several fresh processes; nothing here is asserted.
@@ -22,6 +22,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,10 +101,15 @@ def _training(home: Path) -> bool:
         return False
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
+GOALS = {"d2l-lab list": 0.5, "d2l-lab --help": 0.5, "TUI first paint (80x24)": 1.5,
+         "quit while training": 2.0}
+
+
+def measure(rounds: int, report: Callable[[str, list[float]], None] = lambda *_: None
+            ) -> dict[str, list[float]]:
+    """Each figure's times in seconds, ``rounds`` fresh processes each; ``report`` hears each
+    figure as soon as it is measured."""
+    times: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         env = {**os.environ, "D2L_LAB_HOME": str(home), "PYTHONPATH": str(ROOT)}
@@ -113,13 +119,28 @@ def main() -> None:
             "TUI first paint (80x24)": lambda: first_paint(env),
             "quit while training": lambda: quit_while_training(env, home),
         }
-        goals = {"d2l-lab list": 0.5, "d2l-lab --help": 0.5, "TUI first paint (80x24)": 1.5,
-                 "quit while training": 2.0}
-        print("| what | median s | max s | goal s |\n|---|---:|---:|---:|")
-        for name, measure in cases.items():
-            times = [measure() for _ in range(args.rounds)]
-            print(f"| {name} | {statistics.median(times):.2f} | {max(times):.2f} "
-                  f"| {goals[name]} |", flush=True)
+        for name, once in cases.items():
+            times[name] = [once() for _ in range(rounds)]
+            report(name, times[name])
+    return times
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--json", action="store_true",
+                        help="{figure: [seconds, ...]} and the goals as one JSON line")
+    args = parser.parse_args(argv)
+    if args.json:
+        print(json.dumps({"goals_s": GOALS, "times": measure(args.rounds)}))
+        return
+
+    def row(name: str, times: list[float]) -> None:
+        print(f"| {name} | {statistics.median(times):.2f} | {max(times):.2f} "
+              f"| {GOALS[name]} |", flush=True)
+
+    print("| what | median s | max s | goal s |\n|---|---:|---:|---:|")
+    measure(args.rounds, row)
 
 
 if __name__ == "__main__":
