@@ -35,6 +35,7 @@ SetOption = Annotated[list[str] | None, typer.Option(
 DeviceOption = Annotated[str | None, typer.Option(
     help="cpu (the default), cuda, cuda:N or mps.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")]
+MANY = "Many devices"  # the help panel of the data-parallel options (lab/dist.py)
 RunArgument = Annotated[str, typer.Argument(metavar="RUN", help="A run id, as `runs` lists.")]
 
 
@@ -55,15 +56,40 @@ def run_command(
         "--detach", help="Run in a process of its own that outlives this terminal; print its "
         "id and return (watch it with `runs follow RUN`).")] = False,
     as_json: JsonOption = False,
+    nproc: Annotated[int | None, typer.Option(
+        "--nproc", metavar="N", rich_help_panel=MANY,
+        help="Train data-parallel in N processes on this machine, one per device (N cpu "
+        "processes with gloo, or cuda:0..N-1 with NCCL, after --device), under torchrun. "
+        "batch_size stays the global batch: each process trains on batch_size/N examples of "
+        "every batch, the gradients are averaged and lr is unchanged. Image classification "
+        "experiments only.")] = None,
+    devices: Annotated[str | None, typer.Option(
+        "--devices", metavar="D1,D2,…", rich_help_panel=MANY,
+        help="Train data-parallel on these devices, one process each (cuda:0,cuda:1).")] = None,
+    nnodes: Annotated[int | None, typer.Option(
+        "--nnodes", metavar="N", rich_help_panel=MANY,
+        help="Machines taking part (run the same command on each, with its --node-rank).",
+    )] = None,
+    node_rank: Annotated[int | None, typer.Option(
+        "--node-rank", metavar="R", rich_help_panel=MANY,
+        help="This machine's number, 0..N-1; 0 records the run and shows it.")] = None,
+    rdzv_endpoint: Annotated[str | None, typer.Option(
+        "--rdzv-endpoint", metavar="HOST:PORT", rich_help_panel=MANY,
+        help="Where the machines meet (torchrun's c10d rendezvous): a port on the machine "
+        "named HOST, the same on every machine.")] = None,
 ) -> None:
     """Run an experiment; every run is recorded (see `runs`)."""
     from lab.cli import usage_error
 
+    spread = {"--nproc": nproc, "--devices": devices, "--nnodes": nnodes,
+              "--node-rank": node_rank, "--rdzv-endpoint": rdzv_endpoint}
     if resume is not None:
         given = [name for name, value in (("--preset", preset), ("--set", assignments),
                                           ("--config", config), ("--seed", seed)) if value]
         if given:
             raise usage_error(f"a resumed run keeps its own parameters: drop {', '.join(given)}")
+        if spreading := [name for name, value in spread.items() if value is not None]:
+            raise usage_error(f"a run resumes in one process: drop {', '.join(spreading)}")
         _resume(resume, exp_id, device, detach, as_json)
         return
     if exp_id is None:
@@ -79,6 +105,15 @@ def run_command(
         seed_value = SEED.parse(seed if seed is not None else saved.get("seed", 0))
     except ParamError as e:
         raise usage_error(str(e)) from None
+    if any(value is not None for value in spread.values()):
+        from lab import dist_cli
+
+        if device is None and devices is None:
+            device = saved.get("device")
+        dist_cli.run(exp, params, seed=seed_value, preset=preset, detach=detach,
+                     as_json=as_json, device=device, nproc=nproc, devices=devices,
+                     nnodes=nnodes, node_rank=node_rank, rdzv_endpoint=rdzv_endpoint)
+        return
     device = validate_device(device if device is not None else saved.get("device", "cpu"))
 
     from lab.store import Store

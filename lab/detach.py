@@ -107,11 +107,13 @@ def _popen(store: Store, args: list[str], output: Path, *, stdin: int) -> subpro
 
 
 def wait_started(store: Store, run_id: str, proc: subprocess.Popen,
-                 timeout: float = START_TIMEOUT) -> None:
-    """Return once ``proc`` has recorded ``run_id`` as running; DetachError if it ends first."""
+                 timeout: float = START_TIMEOUT, *, own_pid: bool = True) -> None:
+    """Return once ``proc`` has recorded ``run_id`` as running (``own_pid`` False: a process it
+    started has, as torchrun's first rank does); DetachError if it ends first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if store.pid(run_id) == proc.pid:
+        pid = store.pid(run_id)
+        if pid is not None and (pid == proc.pid or not own_pid):
             return
         if proc.poll() is not None:
             if store.get(run_id) is not None:  # it ran, and ended already: a very short run

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -37,6 +37,9 @@ from lab.resume import ResumePlan
 from lab.spec import Experiment, ParamError, Params
 from lab.store import EventLog, Store, StoreError
 from lab.train.context import Diverged, RunContext, SaveFailed, Stopped
+
+if TYPE_CHECKING:
+    from lab.dist_worker import Ranks
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ def run(
     store: Store | None = None,
     run_id: str | None = None,
     sweep: str = "",
+    dist: Ranks | None = None,
 ) -> RunResult:
     """Run ``experiment`` to its end (finished, stopped, diverged or failed); blocking.
 
@@ -68,17 +72,24 @@ def run(
     input is checked before a run exists, so a refused value leaves no trace in the store.
     Raises StoreError, recording nothing, if the run's folder cannot be written.
     ``run_id``: one chosen beforehand (a detached run's parent names it); ``sweep``: the sweep
-    the run belongs to.
+    the run belongs to; ``dist``: this process's rank of a data-parallel run (lab.dist_worker):
+    a rank that does not record the run writes neither its folder nor the index.
     """
+    if dist is not None and not dist.records:
+        started = Started(run_id or "", experiment.id, dict(params), device, seed, preset, sweep)
+        return _execute(experiment, params, started, dist.scratch, None, sinks, cancel,
+                        dist=dist)
     store = store or Store()
     named = run_id is not None  # its folder may exist already (a detached run's parent made it)
     run_id = run_id or store.new_run_id(experiment.id)
     run_dir = store.run_dir(run_id)
     config = {"experiment": experiment.id, "preset": preset, "params": dict(params),
               "device": device, "seed": seed, "sweep": sweep}
+    if dist is not None:
+        config["distributed"] = dist.describe()
     _make_folder(run_dir, named, json.dumps(config, indent=2) + "\n")
     started = Started(run_id, experiment.id, dict(params), device, seed, preset, sweep)
-    return _execute(experiment, params, started, run_dir, store, sinks, cancel)
+    return _execute(experiment, params, started, run_dir, store, sinks, cancel, dist=dist)
 
 
 def resume(
@@ -137,16 +148,20 @@ class _Record:
 
 
 def _execute(experiment: Experiment, params: Params, started: Started, run_dir: Path,
-             store: Store, sinks: Sequence[Sink], cancel: threading.Event | None,
-             checkpoint: dict[str, Any] | None = None) -> RunResult:
-    try:
-        log = EventLog(run_dir / "events.jsonl")
-    except OSError as err:  # before Started: the run (or the resumed one's record) is unchanged
-        raise StoreError(run_dir, err, "the run's folder") from err
-    records = [_Record(run_dir / "events.jsonl", log),
-               _Record(store.db_path, lambda event: store.record(started.run_id, event),
-                       retry_end=True)]
-    outputs: list[Sink] = [*records, *sinks]
+             store: Store | None, sinks: Sequence[Sink], cancel: threading.Event | None,
+             checkpoint: dict[str, Any] | None = None, dist: Ranks | None = None) -> RunResult:
+    """``store`` None: a rank that does not record the run (only ``sinks`` hear it)."""
+    log: EventLog | None = None
+    outputs: list[Sink] = [*sinks]
+    if store is not None:
+        try:
+            log = EventLog(run_dir / "events.jsonl")
+        except OSError as err:  # before Started: the run (or a resumed one's record) is as it was
+            raise StoreError(run_dir, err, "the run's folder") from err
+        records = [_Record(run_dir / "events.jsonl", log),
+                   _Record(store.db_path, lambda event: store.record(started.run_id, event),
+                           retry_end=True)]
+        outputs = [*records, *sinks]
 
     def emit(event: Event) -> None:
         """Every sink gets the event; then a record that could not be written ends the run."""
@@ -161,7 +176,7 @@ def _execute(experiment: Experiment, params: Params, started: Started, run_dir: 
 
     torch.manual_seed(started.seed)
     ctx = RunContext(params, torch.device(started.device), emit, cancel or threading.Event(),
-                     run_dir, resume=checkpoint, main_metric=experiment.main_metric)
+                     run_dir, resume=checkpoint, main_metric=experiment.main_metric, dist=dist)
     # What a KeyboardInterrupt (the CLI's second Ctrl+C) leaves on record; last.pt is whole.
     status, reason = STOPPED, "stopped at once by Ctrl+C (its last epoch's checkpoint is kept)"
     try:
@@ -174,11 +189,14 @@ def _execute(experiment: Experiment, params: Params, started: Started, run_dir: 
     except Exception as err:  # a bug outside the recipe (a sink, saving final.pt)
         status, reason = _crashed(ctx, err)
     finally:
+        if dist is not None:  # another rank's failure may be the cause of this one's
+            status, reason = dist.outcome(ctx, status, reason)
         ended = Ended(status, reason, ctx.metrics, ctx.elapsed)
         with suppress(SaveFailed):  # already the reason it ended; the other sinks have it
             emit(ended)
-        with suppress(OSError):  # a full disk fails the flush of what is left, again
-            log.close()
+        if log is not None:
+            with suppress(OSError):  # a full disk fails the flush of what is left, again
+                log.close()
     return RunResult(started.run_id, ended.status, ended.reason, ctx.metrics, run_dir,
                      ctx.traceback)
 

@@ -77,8 +77,8 @@ def test_a_chapter_by_its_id_or_its_start_runs_only_its_experiments() -> None:
 
 @pytest.mark.parametrize("name, message", [
     ("optimization", "no chapter 'optimization'; the chapters are: linear-networks, "
-                     "multilayer-perceptrons, convolutional-networks, recurrent-networks, "
-                     "modern-recurrent-networks, attention-mechanisms"),
+                     "multilayer-perceptrons, convolutional-networks, computational-performance, "
+                     "recurrent-networks, modern-recurrent-networks, attention-mechanisms"),
     ("m", "--chapter 'm' could be multilayer-perceptrons, modern-recurrent-networks; the "
           "chapters are: linear-networks"),
     ("", "no chapter ''"),

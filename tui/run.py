@@ -129,14 +129,19 @@ class Follower(RunHandle):
     (SIGINT, as Ctrl+C there would) and quitting only stops watching (``leave``)."""
 
     def __init__(self, post: Post, experiment: Experiment, run_id: str = "", *,
-                 spawn: Spawn | None = None, owned: bool = False) -> None:
+                 spawn: Spawn | None = None, owned: bool = False,
+                 distributed: bool = False) -> None:
         super().__init__(post, experiment, self._watch)
         self.run_id = run_id  # "" until ``spawn`` has named the run
         self.pid: int | None = None  # the run's process, once known
         self.follows = not owned
+        # torchrun's supervisor (``spawn``) is not the process that records the run (its first
+        # rank), and it records the end itself if that rank dies: it alone says it is alive.
+        self.distributed = distributed
         self._spawn = spawn  # starts the run first
         self._proc: subprocess.Popen | None = None
         self._stop_asked = 0  # 0, or the signal to send once the run's process is known
+        self._sent: set[int] = set()  # each signal once: a second SIGINT cuts torchrun short
 
     def stop(self) -> bool:
         """Ask the run's process to stop; False if it does not run on this machine."""
@@ -155,9 +160,10 @@ class Follower(RunHandle):
         from lab import detach
 
         self._stop_asked = signum  # before its pid is known: the thread sends it once it is
-        if self.pid is None:
+        if self.pid is None or signum in self._sent:
             return True
         if self._proc is not None and self._proc.poll() is None:
+            self._sent.add(signum)
             self._proc.send_signal(signum)
             return True
         return signum == signal.SIGINT and detach.stop(Store(), self.run_id)
@@ -179,7 +185,7 @@ class Follower(RunHandle):
 
         self.pid = None
         self.run_id, self._proc = spawn(store)
-        detach.wait_started(store, self.run_id, self._proc)
+        detach.wait_started(store, self.run_id, self._proc, own_pid=not self.distributed)
         self.pid = self._proc.pid
         if self._stop_asked:  # Stop came first (``_signal`` sets it, then reads the pid)
             self._signal(self._stop_asked)
@@ -202,6 +208,8 @@ class Follower(RunHandle):
         proc = self._proc
 
         def alive() -> bool:  # our own child: poll() also reaps it, so a dead one is seen dead
+            if self.distributed and proc is not None:
+                return proc.poll() is None
             return (proc is None or proc.poll() is None) and store.is_live(self.run_id)
 
         ended, elapsed = False, 0.0
@@ -282,6 +290,23 @@ def in_worker(workers: RunWorkers, experiment: Experiment, params: Params, *, de
         run_id = detach.prepare(store, experiment, params, device=devices.validate(device),
                                 seed=seed, preset=preset, sweep=sweep)
         return run_id, workers.hand(store, run_id)
+
+    return spawn
+
+
+def data_parallel(experiment: Experiment, params: Params, *, device: str, seed: int,
+                  preset: str) -> Spawn:
+    """Start a run on one process per device of ``device`` ("cpu,cpu", "cuda:0,cuda:1") under
+    torchrun (lab/dist.py); options it cannot train are refused here (a ValueError)."""
+
+    def spawn(store: Store) -> tuple[str, subprocess.Popen]:
+        from lab import devices, dist
+
+        chosen = dist.plan(nproc=None, devices=device, device=None, nnodes=None, node_rank=None,
+                           rdzv_endpoint=None, validate=devices.validate)
+        assert chosen is not None
+        dist.check(experiment, params, chosen)
+        return dist.spawn(store, experiment, params, chosen, seed=seed, preset=preset)
 
     return spawn
 

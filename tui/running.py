@@ -19,7 +19,7 @@ from lab.events import FAILED, Event, Heatmap, Predictions, Started
 from lab.spec import Experiment, ParamError, Params
 from lab.store import Store
 from tui.messages import RunEvents, RunFinished, SweepFinished, SweepStep, TextWritten
-from tui.run import Follower, in_worker, write_text
+from tui.run import Follower, data_parallel, in_worker, write_text
 from tui.screens.error import ErrorScreen
 from tui.sweep import SweepHandle
 from tui.widgets.heatmap import HeatmapView
@@ -80,10 +80,16 @@ class RunControl:
         if chosen is None or self.form is None:
             return
         exp, params, seed = chosen
+        device, preset = self.form.device, self.form.preset
         self._leave()
-        spawn = in_worker(self.run_workers, exp, params, device=self.form.device, seed=seed,
-                          preset=self.form.preset)
-        self.handle = Follower(self.post_message, exp, spawn=spawn, owned=True)
+        if "," in device:  # one process per device: torchrun's, followed as a detached run
+            spawn = data_parallel(exp, params, device=device, seed=seed, preset=preset)
+            self.handle = Follower(self.post_message, exp, spawn=spawn, owned=True,
+                                   distributed=True)
+        else:
+            spawn = in_worker(self.run_workers, exp, params, device=device, seed=seed,
+                              preset=preset)
+            self.handle = Follower(self.post_message, exp, spawn=spawn, owned=True)
         self._start(exp, params, exp.id)
 
     def _run_sweep(self: LabApp) -> None:
@@ -100,6 +106,10 @@ class RunControl:
             points = form.sweep_points()
         except ParamError as err:
             self.notify(str(err), severity="error")
+            return
+        if "," in form.device:
+            self.notify("A sweep runs its runs one after another on one device: choose one.",
+                        severity="warning")
             return
         self._leave()
         self.handle = SweepHandle(self.post_message, exp, points, device=form.device,
@@ -140,8 +150,11 @@ class RunControl:
             return detach.spawn(store, exp, params, device=devices.validate(device), seed=seed,
                                 preset=preset)
 
+        distributed = "," in device
+        if distributed:  # torchrun's supervisor already lives in a session of its own
+            spawn = data_parallel(exp, params, device=device, seed=seed, preset=preset)
         self._leave()
-        self.handle = Follower(self.post_message, exp, spawn=spawn)
+        self.handle = Follower(self.post_message, exp, spawn=spawn, distributed=distributed)
         self._start(exp, params, f"{exp.id} · starting a detached run")
 
     def _start(self: LabApp, exp: Experiment, params: Params | dict, state: str) -> None:

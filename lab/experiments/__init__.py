@@ -1,7 +1,17 @@
 """Every experiment's declaration, chapter by chapter. Importing this never imports torch."""
 
-from lab.experiments import attention, cnn, house_prices, linear, mlp, rnn, sequences, translation
+from lab.experiments import (
+    attention,
+    cnn,
+    house_prices,
+    linear,
+    mlp,
+    multi_gpu,
+    rnn,
+    sequences,
+    translation,
+)
 
 ALL = (*linear.EXPERIMENTS, *mlp.EXPERIMENTS, *house_prices.EXPERIMENTS, *cnn.EXPERIMENTS,
-       *sequences.EXPERIMENTS, *rnn.EXPERIMENTS, *translation.EXPERIMENTS,
-       *attention.EXPERIMENTS)
+       *multi_gpu.EXPERIMENTS, *sequences.EXPERIMENTS, *rnn.EXPERIMENTS,
+       *translation.EXPERIMENTS, *attention.EXPERIMENTS)

@@ -25,15 +25,22 @@ def as_float_images(images: torch.Tensor) -> torch.Tensor:
 Transform = Callable[[torch.Tensor], torch.Tensor]  # uint8 images -> the network's input
 
 
-@torch.no_grad()
 def accuracy(net: nn.Module, images: torch.Tensor, labels: torch.Tensor,
              transform: Transform = as_float_images, batch: int = EVAL_BATCH) -> torch.Tensor:
     """Fraction of correct predictions, as a tensor on the device (no host sync)."""
+    return correct_count(net, images, labels, transform, batch) / len(labels)
+
+
+@torch.no_grad()
+def correct_count(net: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                  transform: Transform = as_float_images,
+                  batch: int = EVAL_BATCH) -> torch.Tensor:
+    """How many predictions are correct, as a float tensor on the device."""
     net.eval()
     correct = torch.zeros((), device=labels.device)
     for x, y in zip(images.split(batch), labels.split(batch), strict=True):
         correct += (net(transform(x)).argmax(dim=1) == y).sum()
-    return correct / len(labels)
+    return correct
 
 
 @torch.no_grad()
@@ -59,31 +66,51 @@ def fit_classifier(
     eval_batch: int = EVAL_BATCH,
 ) -> None:
     """``transform`` turns a batch of uint8 images into the network's input on the device
-    (scaling to [0, 1], and resizing for the CNNs); ``eval_batch`` is the test batch size."""
+    (scaling to [0, 1], and resizing for the CNNs); ``eval_batch`` is the test batch size.
+
+    In a data-parallel run (``ctx.dist``) each rank trains ``net`` wrapped in
+    DistributedDataParallel on its slice of every batch, and the metrics are summed over the
+    ranks: they read as the one-process run's. The batch losses it reports are its slice's."""
     p = ctx.params
     images, labels = train
     n = len(labels)
+    ranks = ctx.dist
+    model = net if ranks is None else ranks.wrap(ctx, net)
     for epoch in ctx.epochs(p.epochs):
         net.train()
         loss_sum = torch.zeros((), device=ctx.device)
         correct = torch.zeros((), device=ctx.device)
+        seen = 0  # examples this process trained on
 
         def step(indices: torch.Tensor) -> torch.Tensor:
-            nonlocal loss_sum, correct
+            nonlocal loss_sum, correct, seen
+            if ranks is not None:
+                indices = ranks.shard(indices)
             # index_select is ~6x faster than images[indices] for this gather on the CPU.
             x = transform(images.index_select(0, indices))
             y = labels.index_select(0, indices)
-            y_hat = net(x)
+            y_hat = model(x)
             losses = loss_fn(y_hat, y)
             update(losses)
             losses = losses.detach()
             loss_sum += losses.sum()
             correct += (y_hat.detach().argmax(dim=1) == y).sum()
+            seen += len(indices)
             return losses
 
         monitor = run_epoch(ctx, epoch, p.epochs, n, p.batch_size, step)
-        end_epoch(ctx, monitor, {
-            "train_loss": loss_sum / n,
-            "train_acc": correct / n,
-            "test_acc": accuracy(net, *test, transform, eval_batch),
-        })
+        if ranks is None:
+            end_epoch(ctx, monitor, {
+                "train_loss": loss_sum / n,
+                "train_acc": correct / n,
+                "test_acc": accuracy(net, *test, transform, eval_batch),
+            })
+            continue
+        tested = correct_count(net, *ranks.split(test), transform, eval_batch)
+        sums = ranks.sum(torch.stack([loss_sum, correct, tested,
+                                      torch.tensor(float(seen), device=ctx.device)]))
+        ranks.report_speed(ctx, epoch, seen, monitor.finished - monitor.started)
+        end_epoch(ctx, monitor, {"train_loss": sums[0] / sums[3], "train_acc": sums[1] / sums[3],
+                                 "test_acc": sums[2] / len(test[1])})
+    if ranks is not None:
+        ranks.check_weights(ctx, net)

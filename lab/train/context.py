@@ -8,13 +8,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from lab.events import Event, Message
 from lab.spec import Params
 from lab.train import checkpoint
+
+if TYPE_CHECKING:
+    from lab.dist_worker import Ranks
 
 
 class Stopped(Exception):
@@ -62,10 +65,15 @@ class RunContext:
         *,
         resume: dict[str, Any] | None = None,
         main_metric: str = "",
+        dist: Ranks | None = None,
     ):
         """``resume``: a ``last.pt`` to continue from, restored when the training loop starts;
-        ``main_metric``: the experiment's choice of the metric that picks ``best.pt``."""
+        ``main_metric``: the experiment's choice of the metric that picks ``best.pt``;
+        ``dist``: this process's rank of a data-parallel run (None: the run's only process)."""
         self.params = params
+        self.dist = dist
+        # Only the rank that records a data-parallel run writes its checkpoints.
+        self._writes = dist is None or dist.records
         self.device = device
         self.emit = emit
         self.cancel = cancel
@@ -109,7 +117,10 @@ class RunContext:
             self.emit(Message(f"downloading {name}…"))
 
     def check_cancel(self) -> None:
-        if self.cancel.is_set():
+        if self.dist is not None:  # the ranks agree, so that all stop at the same batch
+            if self.dist.agree_to_stop(self.cancel):
+                raise Stopped
+        elif self.cancel.is_set():
             raise Stopped
 
     def track(self, **objects: Any) -> None:
@@ -117,8 +128,9 @@ class RunContext:
         self._state.update(objects)
 
     def save_checkpoint(self, name: str = checkpoint.FINAL) -> Path | None:
-        """Write the tracked state atomically (temp file, then rename); None if none tracked."""
-        if not self._state:
+        """Write the tracked state atomically (temp file, then rename); None if none tracked
+        (or not this rank's to write)."""
+        if not self._state or not self._writes:
             return None
         path = self.run_dir / name
         _write(path, lambda: checkpoint.write_atomic(self._state_dicts(), path))
@@ -134,6 +146,8 @@ class RunContext:
         # accuracy of a NaN model is a number): such a model must not replace last.pt.
         if not self.state_is_finite():
             raise Diverged(epoch, 0, math.nan, "the model's weights")
+        if not self._writes:
+            return
         name = checkpoint.main_metric(self.metrics, self._main_metric)
         better = name is not None and checkpoint.improves(
             self.metrics[name], self._best[1] if self._best else None, name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from lab import dist
 from lab.spec import Experiment
 
 
@@ -26,6 +27,9 @@ def describe(exp: Experiment) -> Text:
     if exp.notes:
         text.append("\n\nNote: ", style="bold")
         text.append(exp.notes)
+    if exp.entry in dist.DATA_PARALLEL:
+        text.append("\n\nSeveral devices: ", style="bold")
+        text.append(f"choose '2 cpu processes' (or all GPUs) as the device. {dist.SEMANTICS}.")
     return text
 
 

@@ -13,9 +13,25 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, Select
 
+from lab import dist
 from lab.spec import SEED, Experiment, ParamError, Params
 from lab.sweep import SweepPoint, expand
 from tui.widgets.field import ParamField, as_text
+
+
+def data_parallel(exp: Experiment) -> bool:
+    """Whether ``exp`` can train on several processes (lab/dist.py)."""
+    return exp.entry in dist.DATA_PARALLEL
+
+
+def parallel_options(names: list[str]) -> list[tuple[str, str]]:
+    """Device choices that train one run on several processes: their value names one device per
+    process, as ``d2l-lab run --devices`` does."""
+    options = [("2 cpu processes · data-parallel (gloo)", "cpu,cpu")]
+    gpus = [name for name in names if name.startswith("cuda:")]
+    if len(gpus) > 1:
+        options.append((f"{len(gpus)} GPUs · data-parallel (NCCL)", ",".join(gpus)))
+    return options
 
 
 class ParamForm(Vertical):
@@ -53,7 +69,9 @@ class ParamForm(Vertical):
 
     def _device_options(self) -> list[tuple[str, str]]:
         options = [(label, name) for name, label in self._devices]
-        if self._device not in {name for name, _ in self._devices}:
+        if data_parallel(self.experiment):
+            options += parallel_options([name for name, _ in self._devices])
+        if self._device not in {name for _, name in options}:
             options.insert(0, (self._device, self._device))
         return options
 
