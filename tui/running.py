@@ -218,7 +218,8 @@ class RunControl:
         plot, status = self.query_one(LivePlot), self.query_one(RunStatus)
         log, samples = self.query_one(RunLog), self.query_one(SampleView)
         maps = self.query_one(HeatmapView)
-        views, predictions, had_maps = len(plot.views), self.predictions, bool(maps.data)
+        views, predictions, maps_before = len(plot.views), self.predictions, bool(maps.data)
+        had_maps = maps_before
         for event in events:
             plot.add(event)
             maps.add(event)
@@ -240,8 +241,11 @@ class RunControl:
         if self._maps_auto is not False and had_maps:
             self._maps_auto = not plot.has_data
             self._show_heatmaps(self._maps_auto)
-        # The Figure and Predictions keys show once there is something to go to.
-        if len(plot.views) != views or self.predictions is not predictions or had_maps:
+        # The Figure and Predictions keys show once there is something to go to (only then: the
+        # footer's refresh restyles it, and every batch of a run with heatmaps cost the UI
+        # a sixth of a core).
+        if len(plot.views) != views or self.predictions is not predictions \
+                or had_maps != maps_before:
             self.refresh_bindings()
 
     def on_run_finished(self: LabApp, message: RunFinished) -> None:
