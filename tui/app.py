@@ -128,7 +128,7 @@ class LabApp(RunControl, RunHistory, App[None]):
             try:
                 start = catalog.get(self._start_id)
             except KeyError as err:
-                self.notify(str(err), severity="warning")
+                self.notify(str(err), severity="warning", markup=False)
         tree = self.query_one(CatalogTree)
         tree.move_to(start.id)
         tree.focus()
@@ -279,7 +279,8 @@ class LabApp(RunControl, RunHistory, App[None]):
             params = (form.sweep_points()[0].params if form.is_sweep
                       else exp.resolve(form.preset, form.overrides()))
         except ParamError as err:
-            self.notify(f"Fix the fields marked ✗ first ({err}).", severity="warning")
+            self.notify(f"Fix the fields marked ✗ first ({err}).", severity="warning",
+                        markup=False)
             return
         self.push_screen(ShapesScreen(exp, params))
 

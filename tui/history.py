@@ -43,7 +43,8 @@ class RunHistory:
         try:
             events = read_events(self.store.run_dir(run_id))
         except OSError as err:
-            self.notify(f"Run {run_id}'s events cannot be read: {err}", severity="warning")
+            self.notify(f"Run {run_id}'s events cannot be read: {err}", severity="warning",
+                        markup=False)
             return False
         self._leave()
         self.handle = None  # what an earlier run still has queued is not this one's
@@ -122,7 +123,7 @@ class RunHistory:
         try:
             return record, catalog.get(record.experiment)
         except catalog.UnknownExperiment as err:
-            self.notify(f"Run {run_id}: {err}.", severity="warning")
+            self.notify(f"Run {run_id}: {err}.", severity="warning", markup=False)
             return None
 
     def _busy(self: LabApp) -> bool:

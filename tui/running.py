@@ -68,7 +68,7 @@ class RunControl:
         try:
             params, seed = form.resolve()
         except ParamError as err:
-            self.notify(str(err), severity="error")
+            self.notify(str(err), severity="error", markup=False)
             return None
         return exp, params, seed
 
@@ -105,7 +105,7 @@ class RunControl:
         try:
             points = form.sweep_points()
         except ParamError as err:
-            self.notify(str(err), severity="error")
+            self.notify(str(err), severity="error", markup=False)
             return
         if "," in form.device:
             self.notify("A sweep runs its runs one after another on one device: choose one.",
@@ -254,7 +254,8 @@ class RunControl:
         log, status = self.query_one(RunLog), self.query_one(RunStatus)
         status.set_attached(None)
         if message.error and self._before_resume is not None:  # refused: nothing changed
-            self.notify(message.error, title="Cannot resume", severity="warning", timeout=8)
+            self.notify(message.error, title="Cannot resume", severity="warning", timeout=8,
+                        markup=False)
             status.set_state(*self._before_resume)
             self._before_resume = None
         elif message.error:  # the run could not start, or a lab bug: nothing was recorded

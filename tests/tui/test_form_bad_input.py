@@ -133,3 +133,15 @@ async def test_num_heads_that_do_not_divide_num_hiddens_turn_run_off() -> None:
         await set_field(pilot, "num_heads", "3")
         assert error_text(app, "num_heads").startswith("✗ must divide num_hiddens (32)")
         assert run_button(app).disabled
+
+
+@pytest.mark.timeout(60)
+async def test_text_that_looks_like_markup_is_shown_as_typed() -> None:
+    """An unknown experiment named like Rich markup (``[/x]``) is quoted in the notice as it
+    was typed: the lab neither fails to parse it nor swallows the brackets."""
+    app = LabApp("[/x][b]", probe=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        [notice] = list(app._notifications)
+        assert "[/x][b]" in notice.message and not notice.markup
+        assert app.experiment is not None  # it opened at the first experiment instead
