@@ -32,7 +32,6 @@ from lab.store import Store
 OUTPUT = "output.log"
 WORKER_LOG = "worker.log"  # in the lab's home: what a worker says before it has a run (if anything)
 STANDBY = "--standby"
-PASSIVE_OMP_MARK = "D2L_LAB_PASSIVE_OMP"  # set by the TUI when it chose OMP_WAIT_POLICY itself
 START_TIMEOUT = 120.0  # seconds the parent waits for the child to record the run (torch import)
 
 
@@ -90,10 +89,6 @@ def _start(store: Store, run_id: str, extra: list[str]) -> subprocess.Popen:
 def _popen(store: Store, args: list[str], output: Path, *, stdin: int) -> subprocess.Popen:
     log = output.open("ab")
     env = dict(os.environ)
-    if env.pop(PASSIVE_OMP_MARK, None):
-        # The TUI made OpenMP wait passively to leave its UI thread a core; a run in a process
-        # of its own shares the cores with no one, and passive waiting halves small models.
-        env.pop("OMP_WAIT_POLICY", None)
     if store.home != paths.home():  # a store elsewhere (D2L_LAB_HOME moves the data cache too)
         env["D2L_LAB_HOME"] = str(store.home)
     try:

@@ -257,6 +257,12 @@ class RunWorkers:
 
                 self._next = detach.standby(store)
 
+    @property
+    def waiting(self) -> subprocess.Popen | None:
+        """The worker started ahead, while it waits for a run."""
+        worker = self._next
+        return worker if worker is not None and worker.poll() is None else None
+
     def hand(self, store: Store, run_id: str, extra: list[str] | None = None) -> subprocess.Popen:
         """Give the run (see lab/detach.py's ``hand``) to the waiting worker, or a new one."""
         from lab import detach

@@ -26,7 +26,6 @@ class SweepHandle(Follower):
                  device: str, preset: str, workers: RunWorkers,
                  sweep_id: str | None = None) -> None:
         super().__init__(post, experiment, owned=True)
-        self._body = self._sweep
         self.points = points
         self.device, self.preset = device, preset
         self.workers = workers
@@ -34,7 +33,8 @@ class SweepHandle(Follower):
         self.results: list[Any] = []  # the runs' RunResults, in the grid's order
         self.index = 0  # the run under way (1-based); 0 before the first
 
-    def _sweep(self, sink: EventBatcher, cancel: Cancel) -> Any:
+    def _watch(self, sink: EventBatcher, cancel: Cancel) -> Any:
+        """Each point in turn: start it in a worker, follow it to its end."""
         from lab import devices  # torch: seconds to import, so only here
 
         store = Store()

@@ -20,8 +20,7 @@ from tui.widgets.status import RunStatus
 
 
 def waiting_worker(app: LabApp):
-    worker = app.run_workers._next
-    return worker if worker is not None and worker.poll() is None else None
+    return app.run_workers.waiting
 
 
 @pytest.mark.timeout(90)
