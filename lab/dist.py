@@ -200,8 +200,9 @@ def read_config(run_dir: Path) -> dict[str, Any]:
 def torchrun_args(run_id: str, config: dict[str, Any], log_dir: Path | None) -> list[str]:
     """torchrun's command line for this machine's share of the run."""
     chosen = Plan.from_config(config["distributed"])
-    args = [f"--nproc-per-node={len(chosen.devices)}", "--max-restarts=0",
-            f"--shutdown-timeout={SHUTDOWN_SECONDS}"]
+    args = [f"--nproc-per-node={len(chosen.devices)}", "--max-restarts=0"]
+    if _torchrun_knows("--shutdown-timeout"):  # torch >= 2.11; before, a fixed 30 s grace
+        args.append(f"--shutdown-timeout={SHUTDOWN_SECONDS}")
     if chosen.rdzv_endpoint:
         args += [f"--nnodes={chosen.nnodes}", "--rdzv-backend=c10d",
                  f"--rdzv-endpoint={chosen.rdzv_endpoint}", f"--rdzv-id={RDZV_ID}"]
@@ -210,6 +211,12 @@ def torchrun_args(run_id: str, config: dict[str, Any], log_dir: Path | None) -> 
     if log_dir is not None:  # each rank's output in the run's folder, not on the terminal
         args += [f"--log-dir={log_dir}", "--redirects=3"]
     return [*args, "-m", "lab.dist_worker", run_id, json.dumps(config)]
+
+
+def _torchrun_knows(option: str) -> bool:
+    from torch.distributed.run import get_args_parser
+
+    return option in get_args_parser()._option_string_actions
 
 
 def settle(store: Store, run_id: str, config: dict[str, Any], status: str, reason: str) -> None:

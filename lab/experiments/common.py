@@ -55,4 +55,6 @@ def accelerator_params() -> tuple[Param, ...]:
     return (
         Param("bf16", bool, True, "bfloat16 autocast on CUDA (ignored on the CPU)"),
         Param("compile", bool, False, "torch.compile the network (slow first batches)"),
+        Param("cuda_graphs", bool, True, "replay each training step as one CUDA graph (CUDA "
+              "only; ignored on the CPU)"),
     )

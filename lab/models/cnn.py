@@ -73,8 +73,12 @@ class BatchNorm(nn.Module):
         self.register_buffer("moving_var", torch.ones(shape))
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        Y, self.moving_mean, self.moving_var = batch_norm(
+        Y, moving_mean, moving_var = batch_norm(
             X, self.gamma, self.beta, self.moving_mean, self.moving_var, eps=1e-5, momentum=0.9)
+        # Written into the buffers rather than rebinding them, as the book does: a training step
+        # captured as a CUDA graph (lab.train.graphs) keeps using the tensors it captured.
+        self.moving_mean.copy_(moving_mean)
+        self.moving_var.copy_(moving_var)
         return Y
 
 

@@ -76,7 +76,8 @@ def train_cnn(ctx: RunContext, model: str) -> None:
     test_set = (test.images, test.labels)
     fit_classifier(ctx, fast, nn.CrossEntropyLoss(reduction="none"), update,
                    (train.images[:n], train.labels[:n]), test_set, transform,
-                   eval_batch=p.batch_size)  # at 224×224, 4096 test images would need tens of GB
+                   eval_batch=p.batch_size,  # at 224×224, 4096 test images would need tens of GB
+                   cuda_graphs=p.cuda_graphs)
     emit_predictions(ctx, fast, test_set, fashion_mnist.CLASSES, transform)
     if model == "batchnorm":
         gamma, beta = first_norm_affine(net)

@@ -27,7 +27,10 @@ class Accelerated(nn.Module):
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         if self.channels_last:
             X = X.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.bf16):
+        # No cast cache: each weight is cast once per step anyway, and a cache kept across a
+        # CUDA graph's capture would hand the graph stale casts (PyTorch's graph notes).
+        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.bf16,
+                            cache_enabled=False):
             return self.net(X).float()
 
 
