@@ -14,10 +14,11 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.text import Text
 
 from lab.charts import figure_chart, figure_legend, metrics_legend
-from lab.events import Ended, EpochEnd, Event, Message, Sample, Started
+from lab.events import Ended, EpochEnd, Event, Message, Sample, Started, Table
 from lab.events import Progress as ProgressEvent
 from lab.plotdata import RunPlots, shows_epoch
 from lab.spec import Experiment
+from lab.tables import rich_table
 
 STATUS_STYLE = {"finished": "green", "stopped": "yellow", "diverged": "red", "failed": "red",
                 "crashed": "red", "interrupted": "yellow"}
@@ -120,6 +121,8 @@ class RichSink:
         elif isinstance(event, Message):
             style = {"warning": "yellow", "error": "red"}.get(event.level, "")
             self.console.print(Text(event.text, style=style))
+        elif isinstance(event, Table):
+            self.console.print(rich_table(event))
         elif isinstance(event, Ended):
             self.bar.stop()
             self._charts()

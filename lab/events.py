@@ -135,6 +135,17 @@ class Message(Event):
 
 
 @dataclass
+class Table(Event):
+    """A small table for the log, its cells already text: a demo's values step by step (a data
+    frame after each preprocessing step, the statistics a normalisation computes)."""
+
+    kind: ClassVar[str] = "table"
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+
+
+@dataclass
 class Ended(Event):
     kind: ClassVar[str] = "ended"
     status: str  # one of END_STATES
@@ -146,7 +157,7 @@ class Ended(Event):
 _KINDS: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (Started, Progress, EpochEnd, Curve, Heatmap, Predictions, Sample, Message,
-                Ended)
+                Table, Ended)
 }
 
 

@@ -39,6 +39,9 @@ class Param:
     max: float | None = None
     min_exclusive: bool = False  # e.g. lr > 0
     choices: tuple[str, ...] = ()
+    # A rule of the value's own (a shape like "2,3,4", a list of optimisers): returns what is
+    # wrong with it, in a few words, or None. The form and the CLI both show it inline.
+    check: Callable[[Value], str | None] | None = None
 
     def parse(self, raw: Any) -> Value:
         """Turn user input (text from a form or the CLI, or a JSON value) into a valid value."""
@@ -115,6 +118,8 @@ class Param:
             if too_low or too_high:
                 rule = f"must be {self.describe_range()} (got {self._fmt(value)})"
                 raise ParamError(self.name, rule)
+        if self.check is not None and (fault := self.check(value)) is not None:
+            raise ParamError(self.name, f"{fault} (got {_shown(value)})")
 
 
 def _shown(raw: Any, most: int = 40) -> str:

@@ -104,3 +104,15 @@ def test_every_experiment_is_well_formed() -> None:
             exp.resolve(preset)  # every preset is valid
         module, _, function = exp.entry.partition(":")
         assert module.startswith("lab.recipes.") and function
+
+
+def test_a_param_with_its_own_check_refuses_with_its_message() -> None:
+    def shape(value: object) -> str | None:
+        parts = str(value).split(",")
+        return None if all(p.strip().isdigit() for p in parts) else "must be sizes like 2,3,4"
+
+    param = Param("shape", str, "2,3", "a tensor's shape", check=shape)
+    assert param.parse(" 2,3,4 ") == "2,3,4"
+    with pytest.raises(ParamError) as refused:
+        param.parse("2,x")
+    assert str(refused.value) == "shape: must be sizes like 2,3,4 (got '2,x')"

@@ -5,8 +5,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import RichLog
 
-from lab.events import Curve, Ended, EpochEnd, Event, Message, Sample, Started
+from lab.events import Curve, Ended, EpochEnd, Event, Message, Sample, Started, Table
 from lab.plotdata import shows_epoch
+from lab.tables import plain_lines, rich_table
 from tui.widgets.status import STATE_STYLES, clock
 
 LEVEL_STYLES = {"info": "", "warning": "yellow", "error": "bold red"}
@@ -46,6 +47,9 @@ class RunLog(RichLog):
                 self.note(f"epoch {event.epoch}: {metrics_text(event.metrics)}")
         elif isinstance(event, Message):
             self.note(event.text, LEVEL_STYLES.get(event.level, ""))
+        elif isinstance(event, Table):
+            self.lines_text.extend(plain_lines(event))
+            self.write(rich_table(event))
         elif isinstance(event, Sample):
             self.note(f"epoch {event.epoch}: {event.text}" if event.epoch else event.text)
         elif isinstance(event, Curve):
