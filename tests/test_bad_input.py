@@ -212,16 +212,19 @@ def test_an_empty_device_is_refused(lab_home: Path) -> None:
     assert no_runs(lab_home)
 
 
+KNOWN = "(known: lr, lr_schedule, batch_size, epochs)"  # softmax's parameters
+
+
 @pytest.mark.parametrize(("pair", "message"), [
-    ("momentum=0.9", "momentum: unknown parameter for softmax (known: lr, batch_size, epochs)"),
+    ("momentum=0.9", f"momentum: unknown parameter for softmax {KNOWN}"),
     ("lr", "--set: expected key=value (got 'lr')"),
     ("=3", "--set: expected key=value (got '=3')"),
     (" =3", "--set: expected key=value (got ' =3')"),
     ("", "--set: expected key=value (got '')"),
     ("lr==1", "lr: must be a number (got '=1')"),
-    ("LR=0.1", "LR: unknown parameter for softmax (known: lr, batch_size, epochs)"),
+    ("LR=0.1", f"LR: unknown parameter for softmax {KNOWN}"),
     ("a\nb", "--set: expected key=value (got 'a\\nb')"),  # one line, whatever was typed
-    ("a\nb=1", "'a\\nb': unknown parameter for softmax (known: lr, batch_size, epochs)"),
+    ("a\nb=1", f"'a\\nb': unknown parameter for softmax {KNOWN}"),
 ])
 def test_set_with_an_unknown_key_or_no_equals_sign_is_one_line(pair: str, message: str,
                                                                 lab_home: Path) -> None:

@@ -54,7 +54,8 @@ def test_json_values_from_a_saved_config_pass_the_same_rules() -> None:
 
 
 def test_unknown_key_and_unknown_preset() -> None:
-    with pytest.raises(ParamError, match="unknown parameter.*known: lr, batch_size, epochs"):
+    with pytest.raises(ParamError,
+                       match="unknown parameter.*known: lr, lr_schedule, batch_size, epochs"):
         SOFTMAX.resolve("book", {"momentum": "0.9"})
     with pytest.raises(ParamError, match="preset: must be one of book, quick"):
         SOFTMAX.resolve("fast")

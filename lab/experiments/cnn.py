@@ -12,6 +12,7 @@ from lab.experiments.common import (
     epochs,
     impl,
     lr,
+    lr_schedule,
     resize,
     subset,
 )
@@ -61,7 +62,8 @@ def _cnn(id: str, lecture: int, title_en: str, title_zh: str, summary: str,
     return Experiment(
         id=id, lecture=lecture, title_en=title_en, title_zh=title_zh, chapter=CNN,
         dataset="fashion-mnist", summary=summary, try_this=try_this,
-        params=(*extra, lr(rate), batch_size(batch, FASHION_MNIST_TRAIN), epochs(10),
+        params=(*extra, lr(rate), lr_schedule(), batch_size(batch, FASHION_MNIST_TRAIN),
+                epochs(10),
                 resize(side, least), subset(FASHION_MNIST_TRAIN), *accelerator_params()),
         entry="lab.recipes.cnn:train_cnn", options={"model": id}, presets={"quick": quick},
         notes=" ".join(filter(None, (notes, _CNN_NOTES))), book_result={"book": book},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lab.spec import Chapter, Param
+from lab.train import schedules
 
 LINEAR = Chapter("linear-networks", "Linear neural networks", "线性神经网络")
 MLP = Chapter("multilayer-perceptrons", "Multilayer perceptrons", "多层感知机")
@@ -19,6 +20,12 @@ MAX_EPOCHS = 1000
 def lr(default: float) -> Param:
     return Param("lr", float, default, "learning rate of minibatch SGD", min=0, max=1e6,
                  min_exclusive=True)
+
+
+def lr_schedule() -> Param:
+    """How the learning rate changes from epoch to epoch (the book's lr-scheduler section)."""
+    return Param("lr_schedule", str, schedules.CONSTANT,
+                 f"lr per epoch: {schedules.SYNTAX}", check=schedules.check)
 
 
 def batch_size(default: int, n_train: int) -> Param:
@@ -58,3 +65,7 @@ def accelerator_params() -> tuple[Param, ...]:
         Param("cuda_graphs", bool, True, "replay each training step as one CUDA graph (CUDA "
               "only; ignored on the CPU)"),
     )
+
+
+PRELIMINARIES = Chapter("preliminaries", "Preliminaries", "预备知识")
+OPTIMIZATION = Chapter("optimization", "Optimization algorithms", "优化算法")

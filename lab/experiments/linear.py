@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from lab.experiments.common import FASHION_MNIST_TRAIN, LINEAR, batch_size, epochs, lr
+from lab.experiments.common import (
+    FASHION_MNIST_TRAIN,
+    LINEAR,
+    batch_size,
+    epochs,
+    lr,
+    lr_schedule,
+)
 from lab.spec import Experiment
 
 LINREG_EXAMPLES = 1000
@@ -47,7 +54,7 @@ LINREG = replace(
     book_result={"book": "loss 0.000097"},
 )
 
-_softmax_params = (lr(0.1), batch_size(256, FASHION_MNIST_TRAIN), epochs(10))
+_softmax_params = (lr(0.1), lr_schedule(), batch_size(256, FASHION_MNIST_TRAIN), epochs(10))
 _softmax_summary = (
     "Classify Fashion-MNIST's 28×28 clothing images into 10 classes with one linear layer "
     "784→10 and softmax cross-entropy. The book reaches about 0.83 test accuracy in 10 epochs."

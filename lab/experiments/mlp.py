@@ -11,12 +11,14 @@ from lab.experiments.common import (
     epochs,
     impl,
     lr,
+    lr_schedule,
     probability,
 )
 from lab.spec import Experiment, Param
 
 _mlp_params = (
     lr(0.1),
+    lr_schedule(),
     batch_size(256, FASHION_MNIST_TRAIN),
     epochs(10),
     Param("num_hiddens", int, 256, "units in the hidden layer", min=1, max=8192),
@@ -166,6 +168,7 @@ DROPOUT = Experiment(
         probability("dropout1", 0.2, "drop probability after the first hidden layer"),
         probability("dropout2", 0.5, "drop probability after the second hidden layer"),
         lr(0.5),
+        lr_schedule(),
         batch_size(256, FASHION_MNIST_TRAIN),
         epochs(10),
     ),

@@ -62,6 +62,9 @@ class GradientWatch:
         if self.first is None or time.perf_counter() - self.last_report >= REDRAW_SECONDS:
             self.report()
 
+    def set_lr(self, lr: float) -> None:
+        self.updater.set_lr(lr)
+
     def report(self) -> None:
         self.latest = torch.stack([layer.weight.grad.norm() for layer in self.layers]).tolist()
         layers = list(range(1, len(self.latest) + 1))

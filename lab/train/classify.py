@@ -8,10 +8,12 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from lab.events import Message, Predictions
+from lab.events import Curve, Message, Predictions
+from lab.train import schedules
 from lab.train.context import RunContext
 from lab.train.graphs import GraphedStep
 from lab.train.loop import end_epoch, run_epoch
+from lab.train.updaters import Updater
 
 # Evaluation batch size: it does not change the result, only the speed and the memory held
 # (the CNNs at 224×224 pass their training batch size, known to fit).
@@ -60,7 +62,7 @@ def fit_classifier(
     ctx: RunContext,
     net: nn.Module,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],  # per-example losses
-    update: Callable[[torch.Tensor], None],
+    update: Updater,
     train: tuple[torch.Tensor, torch.Tensor],
     test: tuple[torch.Tensor, torch.Tensor],
     transform: Transform = as_float_images,
@@ -90,9 +92,17 @@ def fit_classifier(
         update(losses)
         return losses.detach(), (y_hat.detach().argmax(dim=1) == y).sum()
 
-    if cuda_graphs and ranks is None and ctx.device.type == "cuda":
+    schedule = schedules.parse(p.get("lr_schedule", schedules.CONSTANT))
+    if not schedule.constant:
+        epochs = list(range(1, p.epochs + 1))
+        ctx.emit(Curve("learning rate", "lr", [float(e) for e in epochs],
+                       schedule.lrs(p.lr, p.epochs), xlabel="epoch"))
+    # A graph keeps the learning rate it was captured with: a schedule trains eagerly.
+    if cuda_graphs and schedule.constant and ranks is None and ctx.device.type == "cuda":
         train_step = GraphedStep(train_step, p.batch_size, lambda text: ctx.emit(Message(text)))
     for epoch in ctx.epochs(p.epochs):
+        if not schedule.constant:
+            update.set_lr(schedule.lr(p.lr, epoch, p.epochs))
         net.train()
         loss_sum = torch.zeros((), device=ctx.device)
         correct = torch.zeros((), device=ctx.device)

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 import torch
+
+
+class Updater(Protocol):
+    """What a training loop asks of an update: apply it to a batch's losses, and take a new
+    learning rate (a schedule's, at an epoch's start)."""
+
+    def __call__(self, losses: torch.Tensor) -> None: ...
+
+    def set_lr(self, lr: float) -> None: ...
 
 
 class TorchUpdater:
@@ -17,6 +27,10 @@ class TorchUpdater:
         self.optimizer.zero_grad(set_to_none=True)
         losses.mean().backward()
         self.optimizer.step()
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
 
     def state_dict(self) -> dict:
         return self.optimizer.state_dict()
@@ -37,6 +51,9 @@ class ScratchSGD:
             for p in self.params:
                 p -= self.lr * p.grad / losses.shape[0]
                 p.grad.zero_()
+
+    def set_lr(self, lr: float) -> None:
+        self.lr = lr
 
     def state_dict(self) -> dict:
         return {"lr": self.lr}

@@ -24,7 +24,8 @@ CASES = {
     "softmax": [("lr", "abc"), ("lr", "nan"), ("lr", "-1"), ("lr", "0"), ("lr", "inf"),
                 ("lr", "[/]"), ("epochs", "1e9"), ("batch_size", "0"), ("batch_size", "60001"),
                 ("batch_size", "2.5"), ("batch_size", ""), ("seed", "-1"), ("lr", "0.1, nan"),
-                ("epochs", "3, 3")],
+                ("epochs", "3, 3"), ("lr_schedule", "sometimes"),
+                ("lr_schedule", "step every=0")],
     "rnn": [("max_tokens", "99"), ("num_steps", "0"), ("theta", "0"), ("lr", "1e400")],
     "weight-decay": [("lambda", "-1"), ("batch_size", "21"), ("epochs", "1e12")],
 }

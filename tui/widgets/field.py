@@ -56,8 +56,9 @@ class ParamField(Vertical):
                 yield Select([(c, c) for c in self.choices], value=self._initial,
                              allow_blank=False, compact=True, id=control_id)
             else:
+                text = "text" if self.param.type is str else ""  # free text: a wider box
                 yield FieldInput(self._initial, compact=True, select_on_focus=True,
-                                 id=control_id)
+                                 id=control_id, classes=text)
                 yield Label(self.param.describe_range(), classes="field-range")
         yield Static(self.param.help, classes="field-help")
         # Not markup: the rule quotes what the user typed, and "[/]" typed must show as typed.

@@ -17,6 +17,7 @@ from lab import dist
 from lab.spec import SEED, Experiment, ParamError, Params
 from lab.sweep import SweepPoint, expand
 from tui.widgets.field import ParamField, as_text
+from tui.widgets.schedule import SchedulePreview
 
 
 def data_parallel(exp: Experiment) -> bool:
@@ -63,6 +64,8 @@ class ParamForm(Vertical):
         defaults = self.experiment.defaults(self._preset)
         for param in self.experiment.params:
             yield ParamField(param, defaults[param.name])
+        if "lr_schedule" in defaults:
+            yield SchedulePreview(id="schedule")
 
     def on_mount(self) -> None:
         self.revalidate(force=True)
@@ -144,15 +147,18 @@ class ParamForm(Vertical):
             if rule:
                 errors[f.param.name] = rule
         runs = 0
+        params = None
         if not errors:
             try:  # the whole configuration, exactly as the run (or each run) will resolve it
                 if self.is_sweep:
                     runs = len(self.sweep_points())
                 else:
-                    self.resolve()
+                    params, _ = self.resolve()
                     runs = 1
             except ParamError as err:
                 errors[err.name] = err.rule
+        for preview in self.query(SchedulePreview):
+            preview.show(params)
         for f in self.fields:
             f.show_error(errors.get(f.param.name))
         valid = not errors
