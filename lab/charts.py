@@ -50,25 +50,58 @@ def run_colors(names: Iterable[str]) -> dict[str, int]:
 
 
 def metrics_legend(names: Iterable[str], *, batch: bool, title: str = "", note: str = "",
-                   width: int | None = None, lines: int = 2) -> Text:
+                   width: int | None = None, lines: int = 2, book: str = "") -> Text:
+    """The series in their colours; ``book``: the label of the book's curves, drawn dim in their
+    metric's colour (one entry for them all), if there are some."""
     items = [("┄ batch loss", BATCH_COLOR)] if batch else []
     items += [(f"━ {name.replace('_', ' ')}", color) for name, color in colors(names).items()]
+    items += [(book, BOOK_COLOR)] if book else []
     return _legend(title, note, items, width, lines)
 
 
-def figure_legend(title: str, names: Iterable[str], note: str = "", *, width: int | None = None,
-                  lines: int = 2) -> Text:
-    items = [(f"━ {name}", color) for name, color in colors(names).items()]
+BOOK_COLOR = 246  # the legend entry of the book's curves, and the book's line in an overlay
+BOOK = "book"  # the name of the book's curve among the runs of an overlay
+
+
+def dim(color: int) -> int:
+    """The same hue, darker: a 256-colour cube index with each of r, g, b at 60 %."""
+    if not 16 <= color <= 231:
+        return BATCH_COLOR
+    r, g, b = ((color - 16) // 36, (color - 16) // 6 % 6, (color - 16) % 6)
+    return 16 + 36 * round(r * 0.6) + 6 * round(g * 0.6) + round(b * 0.6)
+
+
+DIM_COLOR = 240  # a figure's reference curves and contour lines, beneath its series
+BACKGROUND = ("dim", "contour")  # Curve styles drawn dim, beneath, and not in the legend
+
+
+def figure_legend(title: str, curves: Iterable[str | Curve], note: str = "", *,
+                  width: int | None = None, lines: int = 2) -> Text:
+    """A figure's series (names, or its curves) in their colours; dim and contour curves, drawn
+    beneath as a reference, are left out, and curves drawn as points are marked so."""
+    named = [c if isinstance(c, Curve) else Curve(title, c, [], []) for c in curves]
+    named = [c for c in named if c.style not in BACKGROUND]
+    palette = _figure_colors([c.series for c in named])
+    items = [(f"{'━•' if c.style == 'points' else '━'} {c.series}", palette[c.series])
+             for c in named]
     return _legend(title, note, items, width, lines)
 
 
 def overlay_legend(names: Iterable[str], *, title: str = "", note: str = "",
                    empty: Iterable[str] = (), width: int | None = None, lines: int = 2) -> Text:
-    """The runs of an overlay in their colours; those in ``empty`` have no points to draw."""
+    """The runs of an overlay in their colours; those in ``empty`` have no points to draw. A
+    series named ``BOOK`` is the book's curve, listed last in its own grey."""
     empty = set(empty)
     items = [(f"━ {name}" + (" (no epochs)" if name in empty else ""), color)
-             for name, color in run_colors(names).items()]
+             for name, color in overlay_colors(names).items()]
     return _legend(title, note, items, width, lines)
+
+
+def overlay_colors(names: Iterable[str]) -> dict[str, int]:
+    """The runs' colours (as ``run_colors``), then the book's grey if it is one of them."""
+    names = list(names)
+    runs = run_colors(name for name in names if name != BOOK)
+    return {**runs, BOOK: BOOK_COLOR} if BOOK in names else runs
 
 
 def _legend(title: str, note: str, items: list[tuple[str, int]], width: int | None,
@@ -96,29 +129,41 @@ def _legend(title: str, note: str, items: list[tuple[str, int]], width: int | No
 # -- charts -----------------------------------------------------------------------------------
 
 def metrics_chart(series: Mapping[str, Points], batch: Points, width: int, height: int, *,
-                  epochs: int | None = None, log_loss: bool = False) -> str:
+                  epochs: int | None = None, log_loss: bool = False,
+                  book: Mapping[str, Points] | None = None) -> str:
     """The book's training figure: per-epoch metrics against the epoch, over the faint per-batch
     loss; accuracies on a right axis from 0 to 1. Losses go on a log axis when the experiment
-    asks (``log_loss``) or when they span three decades or more (linear regression: 30 → 1e-4)."""
+    asks (``log_loss``) or when they span three decades or more (linear regression: 30 → 1e-4).
+    ``book``: the book's curves of the same metrics, drawn beneath in a dim shade of each
+    metric's colour, over the epochs the axis shows."""
     # Two braille dots per column is all the screen shows; more only costs build time (a run
     # of 10,000 epochs redraws in 20 ms, not 500).
     most = 2 * width
     series = {name: thin(pts, most) for name, pts in ((n, _finite(p)) for n, p in series.items())
               if pts}
     batch = thin(_finite(batch), most)
+    lo, hi = _epoch_range(series, batch, epochs)
+    # A limit would drop the points past it and narrow the y axis: the book's are cut here.
+    book = {name: thin(shown, most) for name, shown in (
+        (name, [p for p in _finite(pts) if lo <= p[0] <= hi]) for name, pts in (book or {}).items())
+        if shown}
     left = [y for _, y in batch]
-    left += [y for name, pts in series.items() if not _is_acc(name) for _, y in pts]
+    left += [y for name, pts in (*series.items(), *book.items()) if not _is_acc(name)
+             for _, y in pts]
     log = _wants_log(left, log_loss)
     fig = _start(width, height, "epoch")
     if batch:
         _line(fig, batch, BATCH_COLOR, log=log)
-    for name, color in colors(series).items():
+    palette = colors([*series, *(name for name in book if name not in series)])
+    for name, points in book.items():
+        _line(fig, points, dim(palette[name]), log=log and not _is_acc(name),
+              right=_is_acc(name))
+    for name in series:
         acc = _is_acc(name)
-        _line(fig, series[name], color, log=log and not acc, right=acc)
-    lo, hi = _epoch_range(series, batch, epochs)
+        _line(fig, series[name], palette[name], log=log and not acc, right=acc)
     fig.ruler("x").lim(lo, hi)
     fig.ruler("x").ticks(*nice_ticks(lo, hi, _most_x(width)))
-    if any(_is_acc(name) for name in series):
+    if any(_is_acc(name) for name in (*series, *book)):
         fig.ruler("y", "right").lim(0, 1)
         fig.ruler("y", "right").ticks(*nice_ticks(0, 1, _most_y(height)))
     if left:
@@ -129,35 +174,117 @@ def metrics_chart(series: Mapping[str, Points], batch: Points, width: int, heigh
 def figure_chart(curves: Iterable[Curve], width: int, height: int) -> str:
     """One figure: its curves as braille lines over round ticks, the x label under the axis, y on
     a log axis when a curve asks (``log_y``), x too (``log_x``); values ≤ 0 have no place on a
-    log axis and are left out."""
-    curves = list(curves)
+    log axis and are left out. Dim and contour curves are drawn first, in grey; curves of
+    ``points`` get a dot at each point; where there are contour curves, their extent is the view
+    and the other curves are cut at its edges."""
+    curves = sorted(curves, key=lambda c: c.style not in BACKGROUND)  # stable: beneath first
     log_y = any(c.log_y for c in curves)
     log_x = any(c.log_x for c in curves)
     fig = _start(width, height, next((c.xlabel for c in curves if c.xlabel), ""))
-    xs: list[float] = []
-    ys: list[float] = []
-    for curve in curves:
-        points = [p for p in _finite(list(zip(curve.x, curve.y, strict=False)))
-                  if (p[1] > 0 or not log_y) and (p[0] > 0 or not log_x)]
-        if not points:
-            continue
+    palette = _figure_colors([c.series for c in curves if c.style not in BACKGROUND])
+    drawn = [(c, points) for c in curves if (points := _plotted(c, log_x, log_y))]
+    frame = [p for c, points in drawn if c.style == "contour" for p in points]
+    box = _extent(frame) if frame else None
+    for curve, points in drawn:
+        color = DIM_COLOR if curve.style in BACKGROUND else palette[curve.series]
+        # plotext's limits cannot cut a line that runs far past them (a diverged optimiser's
+        # 1e306 exhausts its memory): such a curve is cut here, into the pieces in view.
+        cut = box is not None and curve.style != "contour"
+        for piece in clip_polyline(points, box) if cut else [points]:
+            # On a log axis the points crowd to the right: thinning runs of them by count would
+            # make one point of Zipf's whole head, so there they are thinned by column.
+            _line(fig, thin_columns(piece, 2 * width) if log_x else thin(piece, 2 * width), color,
+                  log=False)
+        if curve.style == "points":
+            _dots(fig, [p for p in points if not cut or _holds(box, p)], color)
+    every = frame or [p for _, points in drawn for p in points]
+    if every:
+        (x0, x1), (y0, y1) = box or _extent(every)
+        if box:  # both limits, or plotext would narrow the other axis to what is left
+            fig.ruler("x").lim(x0, x1)
+            fig.ruler("y", "left").lim(y0, y1)
         if log_x:
-            points = [(math.log10(x), y) for x, y in points]
-        # On a log axis the points crowd to the right: thinning runs of them by count would
-        # make one point of Zipf's whole head, so there they are thinned by column.
-        drawn = thin_columns(points, 2 * width) if log_x else thin(points, 2 * width)
-        _line(fig, drawn, colors(c.series for c in curves)[curve.series], log=log_y)
-        xs += [x for x, _ in points]
-        ys += [y for _, y in points]
-    if xs:
-        if log_x:
-            ticks = log_ticks(min(xs), max(xs), _most_x(width))
+            ticks = log_ticks(x0, x1, _most_x(width))
         else:
-            integer = all(float(x).is_integer() for x in xs)
-            ticks = nice_ticks(min(xs), max(xs), _most_x(width), integer=integer)
+            integer = all(float(x).is_integer() for x, _ in every)
+            ticks = nice_ticks(x0, x1, _most_x(width), integer=integer)
         fig.ruler("x").ticks(*ticks)
-        _y_ticks(fig, ys, log_y, height)
+        _y_ticks(fig, [10 ** y0, 10 ** y1] if log_y else [y0, y1], log_y, height)
     return fig.build().string()
+
+
+Box = tuple[tuple[float, float], tuple[float, float]]  # (x_lo, x_hi), (y_lo, y_hi)
+
+
+def _plotted(curve: Curve, log_x: bool, log_y: bool) -> list[tuple[float, float]]:
+    """A curve's points as drawn: finite, and as log10 on a log axis (where ≤ 0 is left out)."""
+    points = [p for p in _finite(list(zip(curve.x, curve.y, strict=False)))
+              if (p[1] > 0 or not log_y) and (p[0] > 0 or not log_x)]
+    return [(math.log10(x) if log_x else x, math.log10(y) if log_y else y) for x, y in points]
+
+
+def _extent(points: Points) -> Box:
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    return (min(xs), max(xs)), (min(ys), max(ys))
+
+
+def _holds(box: Box, point: tuple[float, float]) -> bool:
+    return all(lo <= v <= hi for (lo, hi), v in zip(box, point, strict=True))
+
+
+def clip_polyline(points: Points, box: Box) -> list[list[tuple[float, float]]]:
+    """The pieces of a polyline inside ``box``, each cut exactly at its edges (Liang–Barsky,
+    segment by segment); a lone point inside is a piece of its own."""
+    if len(points) == 1:
+        return [list(points)] if _holds(box, points[0]) else []
+    pieces: list[list[tuple[float, float]]] = []
+    for p, q in zip(points, points[1:], strict=False):
+        segment = _clip_segment(p, q, box)
+        if segment is None:
+            continue
+        if pieces and pieces[-1][-1] == segment[0]:
+            pieces[-1].append(segment[1])
+        else:
+            pieces.append(list(segment))
+    return pieces
+
+
+def _clip_segment(p: tuple[float, float], q: tuple[float, float],
+                  box: Box) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    t0, t1 = 0.0, 1.0
+    delta = (q[0] - p[0], q[1] - p[1])
+    if not all(map(math.isfinite, delta)):  # from −1e308 to 1e308: nothing drawable
+        return None
+    for axis, (lo, hi) in enumerate(box):
+        for step, room in ((-delta[axis], p[axis] - lo), (delta[axis], hi - p[axis])):
+            if step == 0:
+                if room < 0:
+                    return None
+            elif step < 0:
+                t0 = max(t0, room / step)
+            else:
+                t1 = min(t1, room / step)
+    if t0 > t1:
+        return None
+
+    def at(t: float) -> tuple[float, float]:  # the ends themselves exactly: pieces join on them
+        return p if t == 0 else q if t == 1 else (p[0] + t * delta[0], p[1] + t * delta[1])
+
+    return at(t0), at(t1)
+
+
+def _figure_colors(names: list[str]) -> dict[str, int]:
+    """The series' colours, as ``colors`` gives them, or the runs' nine when there are more
+    series than its six: an overlay of optimisers stays distinct."""
+    return colors(names) if len(names) <= len(EXTRA_COLORS) else run_colors(names)
+
+
+def _dots(fig: Any, points: Points, color: int) -> None:
+    """A dot on every point (the iterates of an optimiser), over its line."""
+    if points:
+        xs, ys = zip(*points, strict=True)
+        fig.draw(fig.signal(list(xs), list(ys),
+                            marker=plt.marker("dot", plt.pixel(foreground=color))))
 
 
 def overlay_chart(curves: Mapping[str, Points], width: int, height: int, *, metric: str = "",
@@ -165,18 +292,21 @@ def overlay_chart(curves: Mapping[str, Points], width: int, height: int, *, metr
     """One metric of several runs against the epoch, a colour per run (as ``overlay_legend``
     gives them, in the same order). Runs may have different lengths; one without points is left
     out. A loss goes on a log axis when asked (``log``) or when it spans three decades;
-    accuracies (by the ``metric`` name) never do."""
+    accuracies (by the ``metric`` name) never do. The curve named ``BOOK``, the book's, is
+    drawn first, beneath the runs, over the epochs they span."""
     curves = {name: _finite(points) for name, points in curves.items()}
-    palette = run_colors(curves)
-    drawn = {name: points for name, points in curves.items() if points}
+    palette = overlay_colors(curves)
+    runs = {name: points for name, points in curves.items() if points and name != BOOK}
+    xs = [x for points in runs.values() for x, _ in points]
+    lo, hi = (min(xs), max(max(xs), min(xs) + 1)) if xs else (0.0, 0.0)  # one epoch: an axis
+    book = [p for p in curves.get(BOOK, []) if lo <= p[0] <= hi] if runs else []
+    drawn = {BOOK: book, **runs} if book else runs
     ys = [y for points in drawn.values() for _, y in points]
     log = not _is_acc(metric) and _wants_log(ys, log)
     fig = _start(width, height, "epoch")
     for name, points in drawn.items():
         _line(fig, thin(points, 2 * width), palette[name], log=log)
     if drawn:
-        xs = [x for points in drawn.values() for x, _ in points]
-        lo, hi = min(xs), max(max(xs), min(xs) + 1)  # one epoch still gets an axis to sit on
         fig.ruler("x").lim(lo, hi)
         fig.ruler("x").ticks(*nice_ticks(lo, hi, _most_x(width), integer=True))
         _y_ticks(fig, ys, log, height)

@@ -83,7 +83,7 @@ class RichSink:
             self._chart(legend, self.plots.metrics_chart(width, CHART_HEIGHT,
                                                          log_loss=self.experiment.log_loss))
         for title, curves in self.plots.figures.items():
-            self._chart(figure_legend(title, curves, width=width),
+            self._chart(figure_legend(title, curves.values(), width=width),
                         figure_chart(curves.values(), width, CHART_HEIGHT))
 
     def _chart(self, legend: Text, chart: str) -> None:

@@ -16,14 +16,17 @@ runner, RunContext and fit_classifier ask of this process's place in the group.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,7 @@ SPEED_FIGURE = "examples/s per process"
 BACKENDS = {"gloo": "gloo", "nccl": "cpu:gloo,cuda:nccl"}
 STORE_TIMEOUT = timedelta(seconds=30)
 STOP, INTERRUPT = 1, 100  # the stop flags the ranks all-reduce (see _stop_code)
+ALONE_WARMUP, ALONE_STEPS = 2, 8  # the steps of measure_alone: warm-up, then timed
 
 
 class RankFailed(RuntimeError):
@@ -65,6 +69,7 @@ class Ranks:
         self._store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]),
                                     is_master=False, timeout=STORE_TIMEOUT)
         self._speeds: list[list[float]] = []  # per epoch, every rank's examples/s
+        self._alone: list[float] = []  # every rank's examples/s alone (measure_alone)
         self._pending: tuple[Any, torch.Tensor] | None = None  # the stop flags in flight
         recorders = self._host_sum([float(records)])[0]
         if recorders != 1:  # one machine must be --node-rank 0, and only one
@@ -124,6 +129,46 @@ class Ranks:
                            [speeds[rank] for speeds in self._speeds], xlabel="epoch"))
         ctx.emit(Curve(SPEED_FIGURE, "total", epochs, [sum(s) for s in self._speeds],
                        xlabel="epoch"))
+
+    def measure_alone(self, net: nn.Module,
+                      loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                      batch: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+                      batch_size: int) -> None:
+        """Every rank's examples/s training a copy of ``net`` on its share of a batch without
+        talking to the others: what each device does on its own, the yardstick of the scaling
+        efficiency. All ranks measure at once, so processes sharing a CPU share it here as in
+        training; the run's own weights are not touched. ``batch(indices)`` gives (X, y)."""
+        alone = copy.deepcopy(net)
+        optimizer = torch.optim.SGD(alone.parameters(), lr=1e-3)
+        share = max(batch_size // self.world_size, 1)
+        X, y = batch(torch.arange(share, device=self.device))
+
+        def step() -> None:
+            optimizer.zero_grad(set_to_none=True)
+            loss_fn(alone(X), y).mean().backward()
+            optimizer.step()
+
+        for _ in range(ALONE_WARMUP):
+            step()
+        _synchronize(self.device)
+        started = time.perf_counter()
+        for _ in range(ALONE_STEPS):
+            step()
+        _synchronize(self.device)
+        self._alone = self._host_gather(share * ALONE_STEPS / (time.perf_counter() - started))
+
+    def report_scaling(self, ctx: Any) -> None:
+        """The last epoch's scaling efficiency: the examples/s of all ranks together over the
+        sum of what each trains alone (1.0: no time lost to communication)."""
+        if not self._alone or not self._speeds:
+            return
+        together, alone = sum(self._speeds[-1]), sum(self._alone)
+        efficiency = together / alone
+        ctx.metrics["scaling_efficiency"] = efficiency
+        ctx.emit(Message(f"scaling efficiency {efficiency:.2f}: the {self.world_size} processes "
+                         f"trained {together:,.0f} examples/s together; each alone trains "
+                         f"{statistics.mean(self._alone):,.0f} ({alone:,.0f} for "
+                         f"{self.world_size})"))
 
     def _series(self, rank: int) -> str:
         per_node = len(self.plan.devices)  # the same on every machine
@@ -225,6 +270,11 @@ def shard(indices: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
         repeats = -(-size * world_size // len(indices))
         indices = indices.repeat(repeats)[:size * world_size]
     return indices[rank * size:(rank + 1) * size]
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def weights_digest(tensors: Iterable[torch.Tensor]) -> str:

@@ -84,6 +84,11 @@ class Curve(Event):
     xlabel: str = ""
     log_y: bool = False  # values that span decades (gradient norms)
     log_x: bool = False  # a log-log plot wants both (Zipf's law: frequency against rank)
+    # How it is drawn: "" a line in its own colour, named in the legend; "points" the same,
+    # its points marked (the book's "-o": an optimiser's steps); "dim" a faint reference beneath
+    # the others, not in the legend; "contour" dim too, and the figure's view is the extent of
+    # its contour curves: what leaves it is cut at the edge (a trajectory that diverges).
+    style: str = ""
 
 
 @dataclass

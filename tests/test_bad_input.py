@@ -134,7 +134,7 @@ def test_a_bad_seed_is_refused_by_run_and_sweep(raw: str, rule: str, lab_home: P
 
 # -- a batch larger than the dataset ----------------------------------------------------------
 
-TRAIN_SIZES = {"fashion-mnist": FASHION_MNIST_TRAIN, "kaggle-house": 1460}
+TRAIN_SIZES = {"fashion-mnist": FASHION_MNIST_TRAIN, "kaggle-house": 1460, "airfoil": 1500}
 # Their sizes are set by other fields (max_tokens, num_examples) and by the data found, so a
 # too-large batch is met at run time: tests/test_data_faults.py and below show what happens.
 SIZED_AT_RUN_TIME = {"time-machine", "fra-eng"}

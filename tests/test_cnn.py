@@ -11,7 +11,7 @@ from lab import catalog, runner
 from lab.events import EpochEnd, Event, Message, Predictions
 from lab.models.cnn import BatchNorm, flat_width, lenet, lenet_bn
 from lab.models.cnn_modern import VGG11_ARCH, alexnet, googlenet, nin, small_conv_arch, vgg
-from lab.models.cnn_residual import Residual, densenet, resnet18
+from lab.models.cnn_residual import Residual, densenet, resnet18, resnet18_small_images
 from lab.recipes.cnn import build_net, resized
 from lab.train.classify import accuracy
 from lab.train.device import Accelerated, accelerate
@@ -78,6 +78,10 @@ def test_residual_and_resnet_shapes() -> None:
     assert Residual(3, 6, use_1x1conv=True, strides=2)(X).shape == (4, 6, 3, 3)
     assert shapes(resnet18(), 224) == [(64, 56, 56), (64, 56, 56), (128, 28, 28),
                                        (256, 14, 14), (512, 7, 7), (512, 1, 1), (512,), (10,)]
+    # Lecture 34's, for 28×28 images: no shrinking before the second stage.
+    assert shapes(resnet18_small_images(), 28) == [
+        (64, 28, 28), (64, 28, 28), (128, 14, 14), (256, 7, 7), (512, 4, 4), (512, 1, 1),
+        (512,), (10,)]
 
 
 def test_flat_width_asks_the_layers_without_touching_them() -> None:

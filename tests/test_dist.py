@@ -109,6 +109,10 @@ def test_softmax_on_two_gloo_processes_matches_one_process(
     assert all(len(c.y) == 3 and min(c.y) > 0 for c in curves.values())
     epoch_ends = [e for e in events if e.kind == "epoch"]
     assert len(epoch_ends) == 3 and all(e.examples_per_sec > 0 for e in epoch_ends)
+    # ... and the scaling efficiency: together against each process alone (measured first).
+    scaling = [e.text for e in events if e.kind == "message" and "scaling efficiency" in e.text]
+    assert len(scaling) == 1 and "the 2 processes trained" in scaling[0]
+    assert 0 < record.metrics["scaling_efficiency"] < 2
 
     # Every rank hashed its weights: all equal, and equal to rank 0's final.pt.
     from lab.dist_worker import weights_digest

@@ -7,11 +7,15 @@ from lab.experiments import (
     linear,
     mlp,
     multi_gpu,
+    norm_lab,
+    optimization,
+    preliminaries,
     rnn,
     sequences,
     translation,
 )
 
-ALL = (*linear.EXPERIMENTS, *mlp.EXPERIMENTS, *house_prices.EXPERIMENTS, *cnn.EXPERIMENTS,
+ALL = (*preliminaries.EXPERIMENTS, *linear.EXPERIMENTS, *mlp.EXPERIMENTS,
+       *house_prices.EXPERIMENTS, *cnn.EXPERIMENTS, *norm_lab.EXPERIMENTS,
        *multi_gpu.EXPERIMENTS, *sequences.EXPERIMENTS, *rnn.EXPERIMENTS,
-       *translation.EXPERIMENTS, *attention.EXPERIMENTS)
+       *translation.EXPERIMENTS, *attention.EXPERIMENTS, *optimization.EXPERIMENTS)

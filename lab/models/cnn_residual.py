@@ -51,14 +51,22 @@ def resnet_block(input_channels: int, num_channels: int, num_residuals: int,
     return blk
 
 
-def resnet18() -> nn.Sequential:
+def resnet18(first: nn.Module | None = None) -> nn.Sequential:
+    """Lecture 29's ResNet-18; ``first``: another first stage in place of ``stem()``."""
     b2 = nn.Sequential(*resnet_block(64, 64, 2, first_block=True))
     b3 = nn.Sequential(*resnet_block(64, 128, 2))
     b4 = nn.Sequential(*resnet_block(128, 256, 2))
     b5 = nn.Sequential(*resnet_block(256, 512, 2))
-    return nn.Sequential(stem(), b2, b3, b4, b5,
+    return nn.Sequential(first or stem(), b2, b3, b4, b5,
                          nn.AdaptiveAvgPool2d((1, 1)),
                          nn.Flatten(), nn.Linear(512, 10))
+
+
+def resnet18_small_images() -> nn.Sequential:
+    """``d2l.resnet18(10, in_channels=1)`` of lectures 34 and 36, for 28×28 images: a 3×3
+    stride-1 first convolution and no max-pool, so the image is not shrunk before stage 2."""
+    return resnet18(nn.Sequential(nn.Conv2d(1, 64, kernel_size=3, stride=1, padding=1),
+                                  nn.BatchNorm2d(64), nn.ReLU()))
 
 
 def conv_block(input_channels: int, num_channels: int) -> nn.Sequential:

@@ -13,7 +13,7 @@ from lab.data import fashion_mnist
 from lab.events import Message
 from lab.models.cnn import first_norm_affine, lenet, lenet_bn
 from lab.models.cnn_modern import VGG11_ARCH, alexnet, googlenet, nin, small_conv_arch, vgg
-from lab.models.cnn_residual import densenet, resnet18
+from lab.models.cnn_residual import densenet, resnet18, resnet18_small_images
 from lab.spec import Params
 from lab.train.classify import Transform, as_float_images, emit_predictions, fit_classifier
 from lab.train.context import RunContext
@@ -29,6 +29,7 @@ BUILDERS: dict[str, Callable[[Params], nn.Module]] = {
     "batchnorm": lambda p: lenet_bn(scratch=p.impl == "scratch", side=p.resize),
     "resnet": lambda p: resnet18(),
     "densenet": lambda p: densenet(),
+    "resnet18-small": lambda p: resnet18_small_images(),  # lecture 34's, data-parallel
 }
 
 
@@ -36,6 +37,15 @@ def init_weights(module: nn.Module) -> None:
     """train_ch6's initialisation: Xavier-uniform weights for every linear and conv layer."""
     if type(module) in (nn.Linear, nn.Conv2d):
         nn.init.xavier_uniform_(module.weight)
+
+
+def init_normal(module: nn.Module) -> None:
+    """Lecture 34's initialisation (multiple-gpus-concise): weights ~ N(0, 0.01²)."""
+    if type(module) in (nn.Linear, nn.Conv2d):
+        nn.init.normal_(module.weight, std=0.01)
+
+
+INITS = {"xavier": init_weights, "normal": init_normal}
 
 
 def resized(side: int) -> Transform:
@@ -55,18 +65,19 @@ def resized(side: int) -> Transform:
     return transform
 
 
-def build_net(params: Params, model: str, **_: object) -> tuple[nn.Module, tuple[int, ...]]:
+def build_net(params: Params, model: str, init: str = "xavier",
+              **_: object) -> tuple[nn.Module, tuple[int, ...]]:
     """The network ``train_cnn`` trains, on the CPU, and one input's shape (lab.shapes)."""
     net = BUILDERS[model](params)
-    net.apply(init_weights)
+    net.apply(INITS[init])
     return net, (1, 1, params.resize, params.resize)
 
 
-def train_cnn(ctx: RunContext, model: str) -> None:
+def train_cnn(ctx: RunContext, model: str, init: str = "xavier") -> None:
     p = ctx.params
 
     train, test = fashion_mnist.load(ctx.device, progress=ctx.download_note)
-    net, _ = build_net(p, model)
+    net, _ = build_net(p, model, init)
     fast, used = accelerate(net, ctx.device, bf16=p.bf16, compile=p.compile)
     update = TorchUpdater(torch.optim.SGD(net.parameters(), lr=p.lr))
     ctx.track(net=net, optimizer=update)

@@ -131,6 +131,10 @@ def train_lenet_by_hand(ctx: RunContext) -> None:
                                torch.tensor(float(len(y_part)), device=ctx.device)]))
         return losses
 
+    if ranks is not None:
+        ranks.measure_alone(net, lambda y_hat, y: F.cross_entropy(y_hat, y, reduction="none"),
+                            lambda i: (as_float_images(images.index_select(0, i)),
+                                       labels.index_select(0, i)), p.batch_size)
     for epoch in ctx.epochs(p.epochs):
         net.train()
         sums.zero_()
@@ -152,5 +156,6 @@ def train_lenet_by_hand(ctx: RunContext) -> None:
         ctx.emit(Message(f"test acc: {ctx.metrics['test_acc']:.2f}, "
                          f"{sum(seconds) / len(seconds):.1f} sec/epoch on {', '.join(devices)}"))
     if ranks is not None:
+        ranks.report_scaling(ctx)
         ranks.check_weights(ctx, net)
     emit_predictions(ctx, net, (test.images, test.labels), fashion_mnist.CLASSES)

@@ -100,6 +100,10 @@ def fit_classifier(
     # A graph keeps the learning rate it was captured with: a schedule trains eagerly.
     if cuda_graphs and schedule.constant and ranks is None and ctx.device.type == "cuda":
         train_step = GraphedStep(train_step, p.batch_size, lambda text: ctx.emit(Message(text)))
+    if ranks is not None:
+        ranks.measure_alone(net, loss_fn, lambda indices: (
+            transform(images.index_select(0, indices)), labels.index_select(0, indices)),
+            p.batch_size)
     for epoch in ctx.epochs(p.epochs):
         if not schedule.constant:
             update.set_lr(schedule.lr(p.lr, epoch, p.epochs))
@@ -133,4 +137,5 @@ def fit_classifier(
         end_epoch(ctx, monitor, {"train_loss": sums[0] / sums[3], "train_acc": sums[1] / sums[3],
                                  "test_acc": sums[2] / len(test[1])})
     if ranks is not None:
+        ranks.report_scaling(ctx)
         ranks.check_weights(ctx, net)

@@ -17,6 +17,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lab.shapes_text import checker
+
 CONSTANT = "constant"
 # name -> {key: default}; "at" is a list of epochs, the rest numbers.
 KEYS: dict[str, dict[str, object]] = {
@@ -76,13 +78,7 @@ def parse(text: str) -> Schedule:
     return Schedule(name, settings)
 
 
-def check(text: object) -> str | None:
-    """Param(check=...): None for a valid schedule, else what is wrong."""
-    try:
-        parse(str(text))
-    except ScheduleError as e:
-        return str(e)
-    return None
+check = checker(parse, refuses=ScheduleError)  # Param(check=...): None, or what is wrong
 
 
 def _value(name: str, key: str, text: str) -> object:

@@ -138,8 +138,8 @@ async def test_choose_an_experiment_and_edit_a_field_by_keyboard() -> None:
         await choose(pilot, "mlp")
         assert app.query_one(TabbedContent).active == "setup"
         assert app.focused is not None and app.focused.id == "param-lr"  # first parameter
-        assert [f.param.name for f in form(app).fields] == ["seed", "lr", "batch_size",
-                                                             "epochs", "num_hiddens"]
+        assert [f.param.name for f in form(app).fields] == [
+            "seed", "lr", "lr_schedule", "batch_size", "epochs", "num_hiddens"]
         await pilot.press(*"0.5")  # the value was selected on focus: typing replaces it
         assert form(app).overrides()["lr"] == "0.5"
         assert error_text(app, "lr") == ""

@@ -145,8 +145,7 @@ class LivePlot(Widget):
                                     lines=lines)
             return legend, lambda w, h: self.data.metrics_chart(w, h, log_loss=self.log_loss)
         curves = list(self.data.figures[current].values())
-        legend = figure_legend(current, [c.series for c in curves], note, width=width,
-                               lines=lines)
+        legend = figure_legend(current, curves, note, width=width, lines=lines)
         return legend, lambda w, h: figure_chart(curves, w, h)
 
     def render(self) -> Text:
