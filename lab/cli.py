@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lab import catalog
+from lab import catalog, reference
 from lab.cli_course import course_command
 from lab.cli_heatmaps import heatmaps_command
 from lab.cli_run import (
@@ -155,6 +155,11 @@ def show(
     out.print("\n[bold]Try:[/]")
     for hint in exp.try_this:
         out.print(f"  • {hint}")
+    if book := reference.summary_lines(exp.id):
+        out.print("\n[bold]The book's results:[/]")
+        for line in book:
+            out.print(f"  • {line}", markup=False, highlight=False)
+        out.print(reference.PROVENANCE, style="dim", markup=False, highlight=False)
     if shapes:
         _print_shapes(exp, params)
 

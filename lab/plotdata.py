@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import math
 
+from lab import reference
 from lab.charts import metrics_chart, thin
 from lab.events import Curve, EpochEnd, Event, Progress, Started
+from lab.reference import Reference
 
 MAX_BATCH_POINTS = 4096  # past this, halve the per-batch line by averaging neighbours
 
@@ -41,16 +43,21 @@ class Decimated:
 
 class RunPlots:
     """What a run has to plot, from its events: the per-epoch metrics, the per-batch loss, and
-    its figures in order of first appearance, each holding the latest curve of every series."""
+    its figures in order of first appearance, each holding the latest curve of every series;
+    and, when asked (``with_book``), the book's curves of the same experiment and variant."""
 
-    def __init__(self, epochs: int | None = None) -> None:
+    def __init__(self, epochs: int | None = None, *, with_book: bool = False) -> None:
         self.epochs = epochs
+        self.with_book = with_book
         self.series: dict[str, list[tuple[float, float]]] = {}  # metric -> (epoch, value)
         self.batch = Decimated()
         self.figures: dict[str, dict[str, Curve]] = {}
+        self.book: Reference | None = None
 
     def add(self, event: Event) -> bool:
         """Take an event; says whether it changed anything to plot."""
+        if isinstance(event, Started) and self.with_book:
+            self.book = reference.find(event.experiment, event.params)
         if isinstance(event, Started) and event.resume_epoch is not None:
             # A resumed run starts again after its checkpoint's epoch: later points are redone.
             last = event.resume_epoch
@@ -79,9 +86,12 @@ class RunPlots:
     def has_metrics(self) -> bool:
         return bool(self.series or self.batch)
 
-    def metrics_chart(self, width: int, height: int, *, log_loss: bool = False) -> str:
+    def metrics_chart(self, width: int, height: int, *, log_loss: bool = False,
+                      book: bool = True) -> str:
+        """The metrics over the batch loss; ``book``: with the book's curves beneath."""
+        curves = self.book.series if book and self.book is not None else None
         return metrics_chart(self.series, self.batch.points, width, height, epochs=self.epochs,
-                             log_loss=log_loss)
+                             log_loss=log_loss, book=curves)
 
 
 def report_every(epochs: int, most: int = 20) -> int:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from lab import drift
 from lab.data.hub import DataMissing
 from lab.events import (
     DIVERGED,
@@ -174,6 +175,8 @@ def _execute(experiment: Experiment, params: Params, started: Started, run_dir: 
         if failed is not None:
             raise failed
 
+    if store is not None:  # the rank that records the run: the book's notes are told once
+        emit = drift.watch(experiment, params, emit)
     torch.manual_seed(started.seed)
     ctx = RunContext(params, torch.device(started.device), emit, cancel or threading.Event(),
                      run_dir, resume=checkpoint, main_metric=experiment.main_metric, dist=dist)

@@ -23,9 +23,9 @@ def test_list_shows_every_experiment_with_data_status() -> None:
     assert result.exit_code == 0
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     ids = [row["id"] for row in rows]
-    assert ids[:2] == ["linreg-scratch", "linreg"]
+    assert ids[:2] == ["tensors", "preprocess"]  # lecture 04 first
     assert {"softmax", "softmax-scratch", "mlp", "mlp-scratch", "activations"} <= set(ids)
-    linreg = rows[0]
+    linreg = rows[ids.index("linreg-scratch")]
     assert linreg["lecture"] == 8 and linreg["title_zh"] == "线性回归的从零开始实现"
     assert linreg["data_ready"] is True  # synthetic
 

@@ -301,4 +301,3 @@ def test_run_json_keeps_a_demos_tables_and_answers(lab_home: Path) -> None:
     grads = next(line for line in lines if line["kind"] == "table" and line["title"] == "x.grad")
     assert grads["rows"][1][1] == "[8, 16, 24, 32]"
     assert lines[-1]["kind"] == "ended" and lines[-1]["metrics"]["control_flow_grad"] == 1024
-

@@ -39,7 +39,7 @@ from tui.widgets.description import Description, Heading
 from tui.widgets.field import as_text
 from tui.widgets.form import ParamForm
 from tui.widgets.heatmap import HeatmapView
-from tui.widgets.plot import VIEW_KEY, LivePlot
+from tui.widgets.plot import BOOK_KEY, VIEW_KEY, LivePlot
 from tui.widgets.runlog import RunLog
 from tui.widgets.samples import SampleView
 from tui.widgets.status import RunStatus
@@ -64,6 +64,8 @@ class LabApp(RunControl, RunHistory, App[None]):
         # view, and Help names the key.
         Binding("ctrl+l", "focus_catalog", "Catalog", priority=True, show=False),
         Binding(VIEW_KEY, "next_view", "Figure", priority=True),  # shown when a run has figures
+        # Not in the footer (full at 80 columns): the plot's legend names it beside "book".
+        Binding(BOOK_KEY, "toggle_book", "Book", priority=True, show=False),
         # Not in the footer (full at 80 columns): the Setup tab's Shapes button names it.
         Binding("ctrl+o", "shapes", "Shapes", priority=True, show=False),
         # Not ctrl+p: Textual's command palette. Shown once a run has drawn predictions.
@@ -257,6 +259,10 @@ class LabApp(RunControl, RunHistory, App[None]):
             else:
                 plot.next_view()
         tabs.active = "train"
+
+    def action_toggle_book(self) -> None:
+        """Show or hide the book's curves beneath the run's."""
+        self.query_one(LivePlot).toggle_book()
 
     def _show_heatmaps(self, show: bool) -> None:
         """Heatmaps in the plot's place (they need its room), focused so their keys work."""

@@ -121,4 +121,3 @@ def dataset_loader(ctx: RunContext) -> None:
                      "fewer than batch_size, and drop_last dropped it")
     ctx.metrics = {"examples": float(len(dataset)), "batches": float(len(loader)),
                    "last_batch": float(sizes[-1] if sizes else 0)}
-

@@ -196,7 +196,7 @@ async def test_the_status_line_still_takes_the_rows_its_text_needs() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+t")
         status = app.query_one(RunStatus)
-        status.add(Started(run_id="r", experiment="linreg-scratch", params={}, device="cpu",
+        status.add(Started(run_id="r", experiment="init-stability", params={}, device="cpu",
                            seed=0))
         status.add(Progress(epoch=12, epochs=200, step=960, steps=1000, losses=[0.1],
                             examples_per_sec=3800, elapsed=3.2))
@@ -218,7 +218,7 @@ async def test_the_plot_repaints_only_changed_rows_yet_never_leaves_old_ones() -
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+t")
         plot = app.query_one(LivePlot)
-        plot.add(Started(run_id="a", experiment="linreg-scratch", params={"epochs": 3},
+        plot.add(Started(run_id="a", experiment="init-stability", params={"epochs": 3},
                          device="cpu", seed=0))
         for epoch in (1, 2, 3):
             plot.add(EpochEnd(epoch=epoch, epochs=3, metrics={"train_loss": 1 / epoch},

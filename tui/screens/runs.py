@@ -1,5 +1,6 @@
 """The runs the store has recorded: filter them, pick one to open, resume, attach to or delete,
-and select several to overlay their curves.
+and select several to overlay their curves (and the book's, when they are all of one experiment
+and variant).
 
 The screen reads only the index on open (one query) and per-epoch rows only for the runs
 selected; it polls the index's files every couple of seconds and reloads when they changed,
@@ -21,7 +22,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Select, Static
 
-from lab import catalog
+from lab import catalog, reference
+from lab.charts import BOOK
 from lab.cli_progress import format_metrics
 from lab.compare import Epochs, format_param, metric_curves, metric_names, run_labels, short_id
 from lab.resume import RESUMABLE
@@ -50,6 +52,8 @@ class RunsScreen(Screen["RunsChoice | None"]):
         Binding("a", "attach", "Attach"),
         Binding("d,delete", "delete", "Delete"),
         Binding("m", "next_metric", "Metric"),
+        # Not in the footer (full at 80 columns): the overlay's legend names it when it applies.
+        Binding("b", "toggle_book", "Book", show=False),
         Binding("slash", "focus_filter", "Filter"),
         Binding("s", "next_status", "Status", show=False),
         Binding("c", "clear_selection", "Clear selection", show=False),
@@ -65,6 +69,7 @@ class RunsScreen(Screen["RunsChoice | None"]):
         self._status = status
         self.records: list[RunRecord] = []  # every run, newest first
         self.metric = ""  # the metric overlaid; "" until runs are selected
+        self.show_book = False  # the book's curve beneath the runs (b), where it has one
         self._epochs: dict[str, Epochs] = {}  # per-epoch rows of the selected runs
         self._signature: tuple = ()
 
@@ -224,10 +229,23 @@ class RunsScreen(Screen["RunsChoice | None"]):
         names = metric_names(runs.values())
         if self.metric not in names:
             self.metric = names[0] if names else ""
-        note = f"(m: {names.index(self.metric) + 1}/{len(names)})" if len(names) > 1 else ""
-        self.query_one(OverlayPlot).show(metric_curves(runs, self.metric), self.metric,
-                                         note=note, log=all(_log_loss(r) for r in selected))
+        keys = [f"m: {names.index(self.metric) + 1}/{len(names)}"] if len(names) > 1 else []
+        curves = metric_curves(runs, self.metric)
+        book = _book_curve(selected, self.metric)
+        if book and any(curves.values()):
+            keys.append("b: hide the book" if self.show_book else "b: the book's")
+            if self.show_book:
+                curves[BOOK] = book
+        note = f"({' · '.join(keys)})" if keys else ""
+        self.query_one(OverlayPlot).show(curves, self.metric, note=note,
+                                         log=all(_log_loss(r) for r in selected))
         self.query_one("#runs-diff", Static).update(differences(selected, labels))
+
+    def action_toggle_book(self) -> None:
+        """The book's curve beneath the selected runs, or not."""
+        self.show_book = not self.show_book
+        if self.selected:
+            self.update_compare()
 
     def action_next_metric(self) -> None:
         names = metric_names(self._epochs[r.id] for r in self.selected if r.id in self._epochs)
@@ -341,6 +359,15 @@ def _stat(path: Path) -> tuple[int, int]:
     except FileNotFoundError:
         return (0, 0)
     return (stat.st_mtime_ns, stat.st_size)
+
+
+def _book_curve(records: list[RunRecord], metric: str) -> list[tuple[float, float]]:
+    """The book's curve of ``metric`` when the runs are all of one experiment and variant (runs
+    of a sweep over lr, say: the book's run is the one to compare them with)."""
+    refs = [reference.find(r.experiment, r.params) for r in records]
+    if not refs or refs[0] is None or any(ref is not refs[0] for ref in refs):
+        return []
+    return list(refs[0].series.get(metric, ()))
 
 
 def _log_loss(record: RunRecord) -> bool:

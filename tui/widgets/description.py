@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from lab import dist
+from lab import dist, reference
 from lab.spec import Experiment
 
 
@@ -27,6 +27,11 @@ def describe(exp: Experiment) -> Text:
     if exp.notes:
         text.append("\n\nNote: ", style="bold")
         text.append(exp.notes)
+    if book := reference.summary_lines(exp.id):
+        text.append("\n\nThe book's results: ", style="bold")
+        text.append("; ".join(book) + ". ")
+        text.append(f"{reference.PROVENANCE} ctrl+b shows or hides its curves beneath a run's.",
+                    style="dim")
     if exp.entry in dist.DATA_PARALLEL:
         text.append("\n\nSeveral devices: ", style="bold")
         text.append(f"choose '2 cpu processes' (or all GPUs) as the device. {dist.SEMANTICS}.")

@@ -19,6 +19,7 @@ from lab.events import Event, Started
 from lab.plotdata import RunPlots
 
 VIEW_KEY = "ctrl+f"  # cycles the views; the app binds it, the legend line names it
+BOOK_KEY = "ctrl+b"  # shows or hides the book's curves; the app binds it, the legend names it
 
 
 class LivePlot(Widget):
@@ -31,6 +32,7 @@ class LivePlot(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.log_loss = False
+        self.show_book = True  # the book's curves beneath the run's (kept from run to run)
         self.reset()
         self._built_size = (0, 0)
 
@@ -40,7 +42,7 @@ class LivePlot(Widget):
         does not rescale; ``waiting``: a run is starting, so say so instead of "no data";
         ``log_loss``: the experiment wants its losses on a log axis (kept until changed)."""
         self.waiting = waiting
-        self.data = RunPlots(epochs)
+        self.data = RunPlots(epochs, with_book=True)
         self.view: str | None = None  # None: the metrics; else the name of a figure
         if log_loss is not None:
             self.log_loss = log_loss
@@ -56,6 +58,7 @@ class LivePlot(Widget):
     def add(self, event: Event) -> None:
         if isinstance(event, Started) and event.resume_epoch is None:
             self.reset(epochs=_int(event.params.get("epochs")), waiting=True)
+            self.data.add(event)  # which of the book's runs is this one's
         elif self.data.add(event):  # a resumed run's Started drops the epochs it redoes
             self._dirty = True
 
@@ -90,6 +93,16 @@ class LivePlot(Widget):
         if self.current is None:
             return {}
         return {c.series: (c.x, c.y) for c in self.data.figures[self.current].values()}
+
+    @property
+    def book(self) -> dict[str, tuple[tuple[float, float], ...]]:
+        """The book's curves drawn beneath the metrics (none when hidden or not in the book)."""
+        ref = self.data.book
+        return dict(ref.series) if ref is not None and self.show_book else {}
+
+    def toggle_book(self) -> None:
+        self.show_book = not self.show_book
+        self.redraw()
 
     def next_view(self) -> None:
         views = self.views
@@ -140,10 +153,14 @@ class LivePlot(Widget):
         views, current = self.views, self.current
         note = f"({VIEW_KEY}: {views.index(current) + 1}/{len(views)})" if len(views) > 1 else ""
         if current is None:
+            book = ""
+            if self.data.book is not None and self.data.book.series:
+                book = f"━ book ({BOOK_KEY})" if self.show_book else f"┄ book off ({BOOK_KEY})"
             legend = metrics_legend(self.data.series, batch=bool(self.data.batch),
                                     title="metrics" if note else "", note=note, width=width,
-                                    lines=lines)
-            return legend, lambda w, h: self.data.metrics_chart(w, h, log_loss=self.log_loss)
+                                    lines=lines, book=book)
+            return legend, lambda w, h: self.data.metrics_chart(w, h, log_loss=self.log_loss,
+                                                                book=self.show_book)
         curves = list(self.data.figures[current].values())
         legend = figure_legend(current, curves, note, width=width, lines=lines)
         return legend, lambda w, h: figure_chart(curves, w, h)

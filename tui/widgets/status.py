@@ -1,4 +1,5 @@
-"""One line that says where a run is: state, epoch e/E, step s/S, examples/s, elapsed and ETA."""
+"""One line that says where a run is: state, epoch e/E, step s/S, examples/s, elapsed and ETA;
+and, for a run the book makes too, a dim second line with the book's final numbers."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from rich.text import Text
 from textual.geometry import Size
 from textual.widgets import Static
 
+from lab import reference
 from lab.events import Ended, EpochEnd, Event, Progress, Started
 
 STATE_STYLES = {
@@ -49,6 +51,7 @@ class RunStatus(Static):
         self.state, self.detail = state, detail
         self.epoch = self.epochs = self.step = self.steps = 0
         self.per_sec = self.elapsed = 0.0
+        self.book = ""  # the book's final numbers for the run shown ("" when it has none)
 
     def set_state(self, state: str, detail: str = "", *, fresh: bool = False) -> None:
         if fresh:
@@ -65,6 +68,8 @@ class RunStatus(Static):
     def add(self, event: Event) -> None:
         if isinstance(event, Started):
             self._clear("running", f"{event.experiment} on {event.device}")
+            ref = reference.find(event.experiment, event.params)
+            self.book = f"book: {ref.finals_text()}" if ref is not None and ref.final else ""
         elif isinstance(event, Progress):
             self.epoch, self.epochs, self.step, self.steps = (event.epoch, event.epochs,
                                                              event.step, event.steps)
@@ -124,4 +129,6 @@ class RunStatus(Static):
             parts.append(f" · ETA {clock(eta)}")
         if self.detail:
             parts.append((f" · {self.detail}", "dim"))
+        if self.book:
+            parts.append(("\n" + self.book, "dim"))
         return Text.assemble(*parts)
