@@ -139,4 +139,3 @@ def test_book_values_read_as_the_book_prints_them() -> None:
     assert reference.number(0.44755) == "0.448"
     assert reference.number(98.371) == "98.4"
     assert reference.number(3.2845e-05) == "3.28e-05"
-

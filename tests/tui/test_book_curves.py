@@ -134,4 +134,3 @@ async def test_the_runs_screen_overlays_the_books_curve_on_a_run(lab_home: Path)
         assert BOOK_COLOR in colours(overlay.rendered)
         await pilot.press("m")  # another metric: the book's curve of it
         assert overlay.metric != "train_loss" and "book" in overlay.curves
-
