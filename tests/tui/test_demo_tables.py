@@ -6,6 +6,7 @@ import pytest
 
 from tests.tui.test_app import SIZE, run_to_end
 from tui.app import LabApp
+from tui.widgets.plot import LivePlot
 from tui.widgets.runlog import RunLog
 
 
@@ -24,3 +25,5 @@ async def test_the_norm_labs_tables_reach_the_run_log() -> None:
         assert " ".join(["channel", "running mean", "mean by hand", "running var",
                          "var by hand"]).split() in rows
         assert "finished" in text
+        # Nothing was plotted: the empty plot makes way for the log.
+        assert not app.query_one(LivePlot).display and app.query_one(RunLog).size.height > 12

@@ -15,7 +15,7 @@ from textual.geometry import Region
 from textual.widget import Widget
 
 from lab.charts import figure_chart, figure_legend, metrics_legend
-from lab.events import Event, Started
+from lab.events import Ended, Event, Started
 from lab.plotdata import RunPlots
 
 VIEW_KEY = "ctrl+f"  # cycles the views; the app binds it, the legend line names it
@@ -61,6 +61,10 @@ class LivePlot(Widget):
             self.data.add(event)  # which of the book's runs is this one's
         elif self.data.add(event):  # a resumed run's Started drops the epochs it redoes
             self._dirty = True
+        elif isinstance(event, Ended) and not self.has_data:
+            # Nothing to draw (a demo's tables and messages, or a run that failed at once): the
+            # log below takes the room. The next run's start shows the plot again.
+            self.display = False
 
     @property
     def has_data(self) -> bool:
