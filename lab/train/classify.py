@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from lab.events import Curve, Message, Predictions
+from lab.events import Message, Predictions
 from lab.train import schedules
 from lab.train.context import RunContext
 from lab.train.graphs import GraphedStep
@@ -82,11 +82,14 @@ def fit_classifier(
     ranks = ctx.dist
     model = net if ranks is None else ranks.wrap(ctx, net)
 
+    def batch(indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network's input and the labels of these examples."""
+        # index_select is ~6x faster than images[indices] for this gather on the CPU.
+        return transform(images.index_select(0, indices)), labels.index_select(0, indices)
+
     def train_step(indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Train on these examples; their per-example losses and how many were right."""
-        # index_select is ~6x faster than images[indices] for this gather on the CPU.
-        x = transform(images.index_select(0, indices))
-        y = labels.index_select(0, indices)
+        x, y = batch(indices)
         y_hat = model(x)
         losses = loss_fn(y_hat, y)
         update(losses)
@@ -94,16 +97,12 @@ def fit_classifier(
 
     schedule = schedules.parse(p.get("lr_schedule", schedules.CONSTANT))
     if not schedule.constant:
-        epochs = list(range(1, p.epochs + 1))
-        ctx.emit(Curve("learning rate", "lr", [float(e) for e in epochs],
-                       schedule.lrs(p.lr, p.epochs), xlabel="epoch"))
+        ctx.emit(schedule.curve(p.lr, p.epochs))
     # A graph keeps the learning rate it was captured with: a schedule trains eagerly.
     if cuda_graphs and schedule.constant and ranks is None and ctx.device.type == "cuda":
         train_step = GraphedStep(train_step, p.batch_size, lambda text: ctx.emit(Message(text)))
     if ranks is not None:
-        ranks.measure_alone(net, loss_fn, lambda indices: (
-            transform(images.index_select(0, indices)), labels.index_select(0, indices)),
-            p.batch_size)
+        ranks.measure_alone(net, loss_fn, batch, p.batch_size)
     for epoch in ctx.epochs(p.epochs):
         if not schedule.constant:
             update.set_lr(schedule.lr(p.lr, epoch, p.epochs))

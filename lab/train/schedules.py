@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lab.events import Curve
 from lab.shapes_text import checker
 
 CONSTANT = "constant"
@@ -57,6 +58,11 @@ class Schedule:
 
     def lrs(self, base: float, epochs: int) -> list[float]:
         return [self.lr(base, epoch, epochs) for epoch in range(1, epochs + 1)]
+
+    def curve(self, base: float, epochs: int) -> Curve:
+        """The schedule as a run draws it (and the form, before the run)."""
+        return Curve("learning rate", "lr", [float(e) for e in range(1, epochs + 1)],
+                     self.lrs(base, epochs), xlabel="epoch")
 
     @property
     def constant(self) -> bool:

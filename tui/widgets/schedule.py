@@ -7,7 +7,6 @@ from rich.text import Text
 from textual.widgets import Static
 
 from lab.charts import figure_chart
-from lab.events import Curve
 from lab.spec import Params
 from lab.train import schedules
 
@@ -29,9 +28,7 @@ class SchedulePreview(Static):
         if schedule is None or schedule.constant:
             self.display = False
             return
-        epochs = params["epochs"]
-        curve = Curve("learning rate", "lr", [float(e) for e in range(1, epochs + 1)],
-                      schedule.lrs(params["lr"], epochs), xlabel="epoch")
+        curve = schedule.curve(params["lr"], params["epochs"])
         width = max(self.size.width, MIN_WIDTH)
         chart = Text.from_ansi(figure_chart([curve], width, HEIGHT))
         self.update(Text.assemble(("learning rate per epoch ", "bold"),
