@@ -38,6 +38,7 @@ from lab.resume import ResumePlan
 from lab.spec import Experiment, ParamError, Params
 from lab.store import EventLog, Store, StoreError
 from lab.train.context import Diverged, RunContext, SaveFailed, Stopped
+from lab.train.host_memory import keep_freed_memory
 
 if TYPE_CHECKING:
     from lab.dist_worker import Ranks
@@ -208,6 +209,7 @@ def _train(experiment: Experiment, ctx: RunContext) -> tuple[str, str]:
     """Call the recipe; map each way it can end to a status and a one-line reason."""
     module_name, _, function_name = experiment.entry.partition(":")
     recipe = getattr(importlib.import_module(module_name), function_name)
+    keep_freed_memory()
     try:
         recipe(ctx, **experiment.options)
     except Stopped:

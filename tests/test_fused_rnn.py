@@ -122,10 +122,9 @@ def test_the_model_takes_the_fast_path_only_where_it_applies() -> None:
     assert fused_rnn.supports(nn.GRU(28, 8, num_layers=2), torch.zeros(3, 2, dtype=torch.long))
     for layer in (nn.LSTM(28, 8), nn.GRU(28, 8, bidirectional=True),
                   nn.RNN(28, 8, nonlinearity="relu"), nn.GRU(28, 8, bias=False),
-                  nn.GRU(28, 8, num_layers=2, dropout=0.5)):
+                  nn.GRU(28, 8, batch_first=True)):
         assert not fused_rnn.supports(layer, torch.zeros(3, 2, dtype=torch.long)), layer
-    dropout = nn.GRU(28, 8, num_layers=2, dropout=0.5).eval()  # no dropout in evaluation
-    assert fused_rnn.supports(dropout, torch.zeros(3, 2, dtype=torch.long))
+    assert fused_rnn.supports(nn.GRU(28, 8, num_layers=2, dropout=0.5), torch.zeros(3, 2, 28))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not fused_rnn.supports(nn.RNN(28, 8), torch.zeros(3, 2, dtype=torch.long))
     # An LSTM and a bidirectional layer still run, through the torch layer.
@@ -135,10 +134,34 @@ def test_the_model_takes_the_fast_path_only_where_it_applies() -> None:
         assert Y.shape == (6, 28)
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_dropout_between_layers_is_the_torch_layers_with_the_same_seed(training) -> None:
+    """Features in (the encoder–decoders' GRUs), dropout between layers in training: the same
+    masks from the same seed, so the same outputs and gradients."""
+    torch.manual_seed(4)
+    ref = nn.GRU(6, 5, num_layers=3, dropout=0.5).train(training)
+    ours = fused_rnn.GRU(6, 5, num_layers=3, dropout=0.5).train(training)
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(7, 4, 6, requires_grad=True)
+    h0 = torch.randn(3, 4, 5)
+    results = []
+    for layer in (ref, ours):
+        torch.manual_seed(5)
+        Y, state = layer(x, h0)
+        (Y.sum() + state.square().sum()).backward()
+        results.append((Y, state, x.grad.clone(), layer.weight_ih_l0.grad))
+        x.grad = None
+    for theirs, mine in zip(*results, strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=0, atol=1e-5)
+    torch.manual_seed(6)
+    other, _ = ref(x, h0)
+    assert training == (not torch.allclose(other, results[0][0]))  # masks really drawn
+
+
 @pytest.mark.parametrize("cell", ["rnn", "gru"])
 def test_the_fast_layer_is_still_the_torch_layer(cell) -> None:
     """Its class name, parameters and hooks are the torch layer's (the shapes table and
-    checkpoints rely on them); features instead of token ids go to the torch layer."""
+    checkpoints rely on them); features instead of token ids give what the torch layer does."""
     torch.manual_seed(5)
     net = language_model(cell, "concise", 28, 16, num_layers=2)
     layer = net.rnn
@@ -155,7 +178,7 @@ def test_the_fast_layer_is_still_the_torch_layer(cell) -> None:
     torch.testing.assert_close(Y, Y_ref, rtol=0, atol=1e-5)
     torch.testing.assert_close(state, state_ref, rtol=0, atol=1e-5)
     features = torch.randn(6, 3, 28)
-    torch.testing.assert_close(layer(features)[0], plain(features)[0], rtol=0, atol=0)
+    torch.testing.assert_close(layer(features)[0], plain(features)[0], rtol=0, atol=1e-5)
     torch.testing.assert_close(layer(x)[0], layer(x, torch.zeros(2, 3, 16))[0])  # hx=None
 
 

@@ -11,6 +11,8 @@ import math
 import torch
 from torch import nn
 
+from lab.models import cpu_ops
+
 MASKED = -1e6  # the book's fill value: exp() of it underflows to 0 in the softmax
 
 
@@ -29,14 +31,14 @@ def masked_softmax(X: torch.Tensor, valid_lens: torch.Tensor | None) -> torch.Te
     valid length. ``valid_lens`` is (batch,) — one length for all queries of an example — or
     (batch, queries)."""
     if valid_lens is None:
-        return nn.functional.softmax(X, dim=-1)
+        return cpu_ops.softmax(X)
     shape = X.shape
     if valid_lens.dim() == 1:
         valid_lens = torch.repeat_interleave(valid_lens, shape[1])
     else:
         valid_lens = valid_lens.reshape(-1)
     X = sequence_mask(X.reshape(-1, shape[-1]), valid_lens, value=MASKED)
-    return nn.functional.softmax(X.reshape(shape), dim=-1)
+    return cpu_ops.softmax(X.reshape(shape))
 
 
 class AdditiveAttention(nn.Module):
@@ -48,7 +50,7 @@ class AdditiveAttention(nn.Module):
         self.W_k = nn.Linear(key_size, num_hiddens, bias=False)
         self.W_q = nn.Linear(query_size, num_hiddens, bias=False)
         self.w_v = nn.Linear(num_hiddens, 1, bias=False)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = cpu_ops.Dropout(dropout)
         self.attention_weights = torch.empty(0)
 
     def forward(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
@@ -66,7 +68,7 @@ class DotProductAttention(nn.Module):
 
     def __init__(self, dropout: float, **_: object):
         super().__init__()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = cpu_ops.Dropout(dropout)
         self.attention_weights = torch.empty(0)
 
     def forward(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
@@ -135,7 +137,7 @@ class PositionalEncoding(nn.Module):
 
     def __init__(self, num_hiddens: int, dropout: float, max_len: int = 1000):
         super().__init__()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = cpu_ops.Dropout(dropout)
         self.register_buffer("P", positional_encoding(max_len, num_hiddens).unsqueeze(0),
                              persistent=False)
 

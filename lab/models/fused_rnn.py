@@ -17,9 +17,11 @@ parameters (``weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``, 
 * tanh is computed as 2σ(2a) − 1, the same function: torch's CPU sigmoid is several times
   faster than its tanh.
 
-``RNN`` and ``GRU`` are ``nn.RNN`` and ``nn.GRU`` that take token ids and use ``forward`` where
-``supports`` says it applies (CPU, one direction, tanh RNN or GRU, no dropout in training, no
+``RNN`` and ``GRU`` are ``nn.RNN`` and ``nn.GRU`` that also take token ids and use ``forward``
+where ``supports`` says it applies (CPU, one direction, tanh RNN or GRU, time-major, no
 autocast); elsewhere, as on CUDA where cuDNN fuses the whole layer, the torch layer runs.
+Dropout between layers is torch's own ``F.dropout`` on the same outputs, so a seed draws the
+same masks as in the torch layer.
 """
 
 from __future__ import annotations
@@ -34,18 +36,19 @@ MODES = ("RNN_TANH", "GRU")
 
 class TokenLayer:
     """A torch recurrent layer that also takes token ids [steps, batch] for one-hot inputs: on
-    the CPU it runs ``forward`` below, elsewhere the torch layer on ``one_hot(ids)``. Features
-    [steps, batch, size] go to the torch layer as ever. It is still the torch layer: the same
-    class name, parameters, ``state_dict`` and hooks."""
+    the CPU it runs ``forward`` below on ids or features [steps, batch, size], elsewhere the
+    torch layer (on ``one_hot(ids)``). It is still the torch layer: the same class name,
+    parameters, ``state_dict`` and hooks."""
 
     def forward(self, input: torch.Tensor, hx: torch.Tensor | None = None):
-        if input.dtype != torch.long:
-            return super().forward(input, hx)
-        if hx is None:
-            hx = self.weight_hh_l0.new_zeros(self.num_layers, input.shape[1], self.hidden_size)
         if supports(self, input):
+            if hx is None:
+                hx = self.weight_hh_l0.new_zeros(self.num_layers, input.shape[1],
+                                                 self.hidden_size)
             return forward(self, input, hx)
-        return super().forward(F.one_hot(input, self.input_size).to(hx.dtype), hx)
+        if input.dtype == torch.long:
+            input = F.one_hot(input, self.input_size).to(self.weight_hh_l0.dtype)
+        return super().forward(input, hx)
 
 
 class RNN(TokenLayer, nn.RNN):
@@ -60,7 +63,6 @@ def supports(layer: nn.RNNBase, x: torch.Tensor) -> bool:
     """Whether ``forward`` computes what ``layer`` would for this input, faster."""
     return (x.device.type == "cpu" and layer.mode in MODES and not layer.bidirectional
             and layer.bias and not layer.batch_first
-            and (layer.dropout == 0 or not layer.training or layer.num_layers == 1)
             and not torch.is_autocast_enabled("cpu"))
 
 
@@ -83,6 +85,8 @@ def forward(layer: nn.RNNBase, x: torch.Tensor,
         x = (_RNNTanh.apply(g, ids, state[k], w_hh) if rnn
              else _GRU.apply(g, ids, state[k], w_hh, b_hh))
         finals.append(x[-1])
+        if layer.training and layer.dropout and k < layer.num_layers - 1:
+            x = F.dropout(x, layer.dropout, training=True)  # between layers, as torch's
     return x, torch.stack(finals)
 
 

@@ -4,7 +4,9 @@ and ``Seq2SeqAttentionDecoder`` with Bahdanau (additive) attention.
 
 Besides the book's API every decoder has ``select_state(state, indices)``: the state of the
 batch's examples ``indices`` (repeated or reordered), which is what beam search needs to follow
-its hypotheses. The recurrent networks are time-major inside, as in the book.
+its hypotheses. The recurrent networks are time-major inside, as in the book. The plain encoder
+and decoder run their GRUs through ``fused_rnn`` (the same ``nn.GRU``, a whole sequence per
+operation on the CPU).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lab.models import fused_rnn
 from lab.models.attention import AdditiveAttention
 
 State = Any  # a decoder's state: a tensor or a list of tensors, as each decoder defines it
@@ -61,7 +64,7 @@ class Seq2SeqEncoder(Encoder):
                  dropout: float = 0.0, **_: object):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_size)
-        self.rnn = nn.GRU(embed_size, num_hiddens, num_layers, dropout=dropout)
+        self.rnn = fused_rnn.GRU(embed_size, num_hiddens, num_layers, dropout=dropout)
 
     def forward(self, X: torch.Tensor, *args: Any) -> tuple[torch.Tensor, torch.Tensor]:
         X = self.embedding(X).permute(1, 0, 2)  # time-major: (steps, batch, embed_size)
@@ -77,7 +80,8 @@ class Seq2SeqDecoder(Decoder):
                  dropout: float = 0.0, **_: object):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_size)
-        self.rnn = nn.GRU(embed_size + num_hiddens, num_hiddens, num_layers, dropout=dropout)
+        self.rnn = fused_rnn.GRU(embed_size + num_hiddens, num_hiddens, num_layers,
+                                 dropout=dropout)
         self.dense = nn.Linear(num_hiddens, vocab_size)
 
     def init_state(self, enc_outputs: Any, *args: Any) -> torch.Tensor:
@@ -106,6 +110,8 @@ class Seq2SeqAttentionDecoder(Decoder):
         super().__init__()
         self.attention = AdditiveAttention(num_hiddens, num_hiddens, num_hiddens, dropout)
         self.embedding = nn.Embedding(vocab_size, embed_size)
+        # The torch layer: it runs one step per call here, where fused_rnn's gain (a whole
+        # sequence's recurrence in one call) does not exist and its set-up costs more.
         self.rnn = nn.GRU(embed_size + num_hiddens, num_hiddens, num_layers, dropout=dropout)
         self.dense = nn.Linear(num_hiddens, vocab_size)
         self._attention_weights: list[torch.Tensor] = []

@@ -1,0 +1,122 @@
+"""The CPU shortcuts of the sequence chapters compute what torch's operations do:
+lab/models/cpu_ops.py (softmax over short rows, dropout's mask), lab/train/updaters.fast_adam
+and lab/train/host_memory.py."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from lab.models import cpu_ops
+from lab.models.attention import MASKED, masked_softmax
+from lab.train.updaters import fast_adam
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.mark.parametrize("shape", [(64, 10, 10), (5, 3), (2, 7, 40)])
+def test_softmax_and_its_gradient_equal_torchs(shape) -> None:
+    torch.manual_seed(0)
+    x = (torch.randn(shape, dtype=torch.float64) * 4).requires_grad_(True)
+    g = torch.randn(shape, dtype=torch.float64)
+    ours = cpu_ops.softmax(x)
+    theirs = F.softmax(x, dim=-1)
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-12)
+    torch.testing.assert_close(torch.autograd.grad(ours, x, g)[0],
+                               torch.autograd.grad(theirs, x, g)[0], rtol=0, atol=1e-12)
+    assert torch.autograd.gradcheck(cpu_ops.softmax, (x[..., :4].detach().requires_grad_(),))
+
+
+def test_masked_keys_weigh_exactly_zero_and_a_fully_masked_row_is_uniform() -> None:
+    """The book's mask (−10⁶) gives 0 after the softmax; so does any score 80 below its row's
+    largest; a row with every key masked gets the book's uniform weights."""
+    scores = torch.tensor([[[0.5, 1.0, -3.0, 2.0], [MASKED, MASKED, MASKED, MASKED],
+                            [0.0, -85.0, -100.0, 1.0]]])
+    weights = masked_softmax(scores[:, :1], torch.tensor([2]))
+    assert weights[0, 0, 2:].tolist() == [0.0, 0.0]
+    torch.testing.assert_close(weights[0, 0, :2], F.softmax(torch.tensor([0.5, 1.0]), dim=0))
+    others = cpu_ops.softmax(scores[:, 1:])
+    assert others[0, 0].tolist() == [0.25] * 4
+    assert others[0, 1, 1:3].tolist() == [0.0, 0.0]
+    torch.testing.assert_close(others, F.softmax(scores[:, 1:], dim=-1), rtol=0, atol=1e-30)
+
+
+def test_dropout_keeps_each_entry_with_probability_1_minus_p_and_scales_it() -> None:
+    torch.manual_seed(1)
+    layer = cpu_ops.Dropout(0.3)
+    x = torch.ones(200_000, requires_grad=True)
+    y = layer(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.005  # 0.7 ± 5σ
+    assert torch.allclose(y[kept], torch.tensor(1 / 0.7))
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, y.detach())  # the gradient passes through the mask alone
+    again = layer(x)
+    assert not torch.equal(again, y)  # a fresh mask each call
+    assert torch.equal(layer.eval()(x), x)
+    assert torch.equal(cpu_ops.Dropout(1.0)(x), torch.zeros_like(x))
+    assert isinstance(layer, nn.Dropout) and repr(layer) == repr(nn.Dropout(0.3))
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_fast_adam_is_torchs_adam(fused, monkeypatch) -> None:
+    """Fused where the device has the kernel; multi-tensor where asking for it fails."""
+    torch.manual_seed(2)
+    net, ref = nn.Linear(5, 3), nn.Linear(5, 3)
+    ref.load_state_dict(net.state_dict())
+    if not fused:
+        original = torch.optim.Adam.__init__
+
+        def refuse(self, params, *a, fused=None, **kw):  # as on a device without the kernel
+            if fused:
+                raise RuntimeError("`fused=True` requires all the params to be ...")
+            original(self, params, *a, **kw)
+
+        monkeypatch.setattr(torch.optim.Adam, "__init__", refuse)
+    ours = fast_adam(net.parameters(), 0.01)
+    assert ours.defaults["fused"] is (True if fused else None)
+    theirs = torch.optim.Adam(ref.parameters(), lr=0.01)
+    x = torch.randn(8, 5)
+    for _ in range(5):
+        for model, optimizer in ((net, ours), (ref, theirs)):
+            optimizer.zero_grad()
+            model(x).square().sum().backward()
+            optimizer.step()
+    for mine, other in zip(net.parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(mine, other, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
+def test_keep_freed_memory_stops_the_page_faults_of_every_batch() -> None:
+    """In a fresh process each: 20 training steps of a small convolutional network on a batch
+    of 256 images fault in pages at every step with glibc's defaults (its activations freed
+    and mapped afresh), and several times fewer once keep_freed_memory has run."""
+    script = (
+        "import resource, sys, torch\n"
+        "from torch import nn\n"
+        "from lab.train.host_memory import keep_freed_memory\n"
+        "if sys.argv[1] == 'keep': assert keep_freed_memory()\n"
+        "torch.manual_seed(0)\n"
+        "net = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.Sigmoid(), nn.AvgPool2d(2),\n"
+        "                    nn.Flatten(), nn.Linear(6 * 14 * 14, 10))\n"
+        "x = torch.randn(256, 1, 28, 28)\n"
+        "def step():\n"
+        "    net.zero_grad()\n"
+        "    net(x).square().sum().backward()\n"
+        "def faults(): return resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+        "step()\n"
+        "before = faults()\n"
+        "for _ in range(20): step()\n"
+        "print(faults() - before)\n")
+    counts = {}
+    for mode in ("default", "keep"):
+        out = subprocess.run([sys.executable, "-c", script, mode], capture_output=True,
+                             text=True, check=True)
+        counts[mode] = int(out.stdout.split()[-1])
+    assert counts["keep"] * 3 < counts["default"], counts
