@@ -1,6 +1,6 @@
-"""The CPU shortcuts of the sequence chapters compute what torch's operations do:
-lab/models/cpu_ops.py (softmax over short rows, dropout's mask), lab/train/updaters.fast_adam
-and lab/train/host_memory.py."""
+"""The CPU shortcuts compute what torch's operations do: lab/models/cpu_ops.py (softmax over short
+rows, dropout's mask), lab/train/updaters.fast_adam, lab/train/device.Conv2d (one-pixel outputs
+as a matrix product) and lab/train/host_memory.py."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from lab.models import cpu_ops
 from lab.models.attention import MASKED, masked_softmax
+from lab.train.device import Conv2d, accelerate
 from lab.train.updaters import fast_adam
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -120,3 +121,43 @@ def test_keep_freed_memory_stops_the_page_faults_of_every_batch() -> None:
                              text=True, check=True)
         counts[mode] = int(out.stdout.split()[-1])
     assert counts["keep"] * 3 < counts["default"], counts
+
+
+# kernel, stride, padding, input side, bias: one-pixel outputs of every kind, and one that is not
+ONE_PIXEL = [(3, 1, 1, 1, True), (3, 2, 1, 2, False), (1, 2, 0, 2, True), (3, 1, 0, 3, True),
+             (3, 2, 0, 4, True), ((3, 1), 1, (1, 0), 1, True), (3, 1, 1, 3, True)]
+
+
+@pytest.mark.parametrize(("kernel", "stride", "padding", "side", "bias"), ONE_PIXEL)
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_a_one_pixel_convolution_is_the_convolution(kernel, stride, padding, side, bias,
+                                                    layout) -> None:
+    """Output and every gradient as nn.Conv2d's, the weight's gradient in its own layout."""
+    torch.manual_seed(3)
+    ref = nn.Conv2d(6, 5, kernel, stride, padding, bias=bias).double().to(memory_format=layout)
+    ours = nn.Conv2d(6, 5, kernel, stride, padding, bias=bias).double()
+    ours.load_state_dict(ref.state_dict())
+    ours.to(memory_format=layout).__class__ = Conv2d
+    x = torch.randn(4, 6, side, side, dtype=torch.float64).contiguous(memory_format=layout)
+    x.requires_grad_(True)
+    one_pixel = ours._taps_on(x) is not None
+    assert one_pixel == (ref(x).shape[-2:] == (1, 1))
+    y, y_ref = ours(x), ref(x)
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-12)
+    g = torch.randn_like(y_ref)
+
+    def inputs(m):
+        return (x, m.weight, m.bias) if bias else (x, m.weight)
+
+    grads = torch.autograd.grad(y, inputs(ours), g)
+    for mine, theirs in zip(grads, torch.autograd.grad(y_ref, inputs(ref), g), strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=0, atol=1e-12)
+    assert grads[1].stride() == ours.weight.stride()
+
+
+def test_the_cpu_takes_one_pixel_convolutions_and_cuda_keeps_its_own() -> None:
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten())
+    accelerate(net, torch.device("cpu"), bf16=False, compile=False)
+    assert type(net[0]) is Conv2d and type(net[0]).__name__ == "Conv2d"
+    assert list(net.state_dict()) == ["0.weight", "0.bias"]
+    assert Conv2d(1, 4, 3)._taps_on(torch.zeros(2, 1, 3, 3, device="meta")) is None
