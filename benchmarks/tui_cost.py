@@ -8,7 +8,10 @@ through the runner alone (what `d2l-lab run` does, without its terminal output),
 the real app headless at 100x30, presses ctrl+r (the lab hands the run to its worker process)
 and waits for the end with the loss plot on screen. The figure is the
 median over the run's epochs of the runner's own examples/s (tokens/s for text); the two sides
-alternate, and the ratio of their medians is printed. Nothing is asserted.
+alternate, and the ratio is the median of the rounds' ratios (adjacent runs share the machine's
+load, as in the suite), printed with the share of a core the lab's own
+process (the interface, not the worker that trains) used while the run went on: on 2 cores
+that share is what the training loses. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +57,7 @@ def headless(case: str) -> float:
     return statistics.median(speeds(result.run_dir))
 
 
-async def in_the_lab(case: str) -> float:
+async def in_the_lab(case: str) -> tuple[float, float]:
     from textual.widgets import Input, Select
 
     from tui.app import LabApp
@@ -67,31 +71,33 @@ async def in_the_lab(case: str) -> float:
             app.query_one(f"#param-{name}", Input).value = value
         await pilot.pause()
         await pilot.press("ctrl+r")
+        cpu, wall = time.process_time(), time.perf_counter()
         while app.handle is None or not app.handle.done.is_set():
             await asyncio.sleep(0.2)  # not pilot.pause: it would force a repaint each time
+        share = (time.process_time() - cpu) / (time.perf_counter() - wall)
         await pilot.pause(0.1)
         result = app.handle.result
         assert result is not None and result.status == "finished", "the run failed"
-        return statistics.median(speeds(result.run_dir))
+        return statistics.median(speeds(result.run_dir)), share
 
 
 def child(mode: str, case: str) -> None:
     sys.path.insert(0, str(ROOT))
-    speed = headless(case) if mode == "headless" else asyncio.run(in_the_lab(case))
-    print(json.dumps({"speed": speed}))
+    speed, share = (headless(case), 0.0) if mode == "headless" else asyncio.run(in_the_lab(case))
+    print(json.dumps({"speed": speed, "ui_share": share}))
 
 
-def measure(mode: str, case: str, env: dict[str, str]) -> float:
+def measure(mode: str, case: str, env: dict[str, str]) -> dict[str, float]:
     out = subprocess.run([sys.executable, __file__, "--child", mode, case], env=env,
                          capture_output=True, text=True, check=True, cwd=ROOT)
-    return json.loads(out.stdout.strip().splitlines()[-1])["speed"]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default="softmax,rnn,transformer",
                         help=f"comma-separated, of {', '.join(CASES)}")
-    parser.add_argument("--rounds", type=int, default=3, help="runs per side, alternating")
+    parser.add_argument("--rounds", type=int, default=5, help="runs per side, alternating")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "CASE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -106,14 +112,18 @@ def main(argv: list[str] | None = None) -> int:
 
     if FRA_ZIP.exists():
         hub.import_dir("fra-eng", FRA_ZIP, accept_checksum=True)
-    print(f"{'case':<13}{'headless':>12}{'in the lab':>12}{'ratio':>8}   (median ex/s or tok/s)")
+    print(f"{'case':<13}{'headless':>12}{'in the lab':>12}{'ratio':>8}{'UI core':>9}"
+          "   (median ex/s or tok/s)")
     for case in args.cases.split(","):
-        results: dict[str, list[float]] = {"headless": [], "lab": []}
+        results: dict[str, list[dict[str, float]]] = {"headless": [], "lab": []}
         for _ in range(args.rounds):
             for mode in results:
                 results[mode].append(measure(mode, case, env))
-        h, t = statistics.median(results["headless"]), statistics.median(results["lab"])
-        print(f"{case:<13}{h:>12,.0f}{t:>12,.0f}{t / h:>8.2f}", flush=True)
+        h, t = (statistics.median(r["speed"] for r in results[mode]) for mode in results)
+        ratio = statistics.median(lab["speed"] / alone["speed"] for alone, lab in
+                                  zip(results["headless"], results["lab"], strict=True))
+        share = statistics.median(r["ui_share"] for r in results["lab"])
+        print(f"{case:<13}{h:>12,.0f}{t:>12,.0f}{ratio:>8.2f}{share:>9.0%}", flush=True)
     return 0
 
 
