@@ -1,23 +1,21 @@
-"""Two of torch's operations, computed the same way in fewer or cheaper calls on the CPU, where the
-attention chapters' small tensors make torch's general kernels slow; elsewhere (CUDA) torch's own.
+"""torch's softmax, computed the same way in cheaper calls on the CPU, where the attention
+chapters' short rows make torch's kernel slow; elsewhere (CUDA) torch's own.
 
-* ``softmax`` over a short last axis: torch's CPU softmax takes several times as long for a row
-  of 10 (the book's attention over 10 steps) as for one of 28 (its kernel is vectorised along
-  rows of 16 or more). Written as exp(x − max) / Σ with its textbook gradient
-  y ⊙ (g − Σ g ⊙ y), it is one autograd node. Where x − max < −80 the weight is set to 0
-  rather than computed: exp() of the masked scores (−10⁶) and results below 10⁻³⁵ (denormal
-  numbers on the way) are up to 20 times slower than of ordinary ones, for a weight that
-  differs from 0 by less than 2·10⁻³⁵.
-* ``Dropout``: ``nn.Dropout`` (the same module, name and state) whose CPU mask comes from
-  ``rand < 1 − p`` — each entry kept with probability 1 − p, as in torch — rather than
-  ``bernoulli_``, which takes twice as long on the CPU. The random stream differs from torch's,
-  so a seed gives other masks than torch's dropout would.
+``softmax`` over a short last axis: torch's CPU softmax takes several times as long for a row
+of 10 (the book's attention over 10 steps) as for one of 28 (its kernel is vectorised along
+rows of 16 or more). Written as exp(x − max) / Σ with its textbook gradient y ⊙ (g − Σ g ⊙ y),
+it is one autograd node. Where x − max < −80 the weight is set to 0 rather than computed: exp()
+of the masked scores (−10⁶) and results below 10⁻³⁵ (denormal numbers on the way) are up to 20
+times slower than of ordinary ones, for a weight that differs from 0 by less than 2·10⁻³⁵.
+
+Dropout stays torch's: a mask drawn by ``rand`` instead of ``bernoulli_`` was a little faster on
+the CPU, but it drew other masks from the same seed, and the Transformer's seed-0 run no longer
+gave the book's four translations.
 """
 
 from __future__ import annotations
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 SHORT_ROW = 16  # torch's CPU softmax is fast from rows of this length on
@@ -46,14 +44,3 @@ def softmax(x: torch.Tensor) -> torch.Tensor:
         return _Softmax.apply(x)
     return F.softmax(x, dim=-1)
 
-
-class Dropout(nn.Dropout):
-    """``nn.Dropout``, with its CPU mask drawn by ``rand`` (see the module's notes)."""
-
-    def forward(self, input: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0 or input.device.type != "cpu" or self.inplace:
-            return super().forward(input)
-        if self.p == 1:
-            return input * 0
-        keep = 1 - self.p
-        return input * torch.rand_like(input).lt_(keep).div_(keep)
