@@ -44,7 +44,7 @@ class Conv2d(nn.Conv2d):
         seen = []
         for size, k, s, p in zip(input.shape[-2:], self.kernel_size, self.stride, self.padding,
                                  strict=True):
-            if (size + 2 * p - k) // s + 1 != 1:
+            if (size + 2 * p - k) // s + 1 != 1 or k <= p:
                 return None
             seen.append(min(size, k - p))  # input rows 0 … k-p-1 fall in the window
         return seen[0], seen[1]
