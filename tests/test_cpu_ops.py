@@ -78,14 +78,17 @@ def test_fast_adam_is_torchs_adam(fused, monkeypatch) -> None:
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
 def test_keep_freed_memory_stops_the_page_faults_of_every_batch() -> None:
-    """In a fresh process each: 20 training steps of a small convolutional network on a batch
-    of 256 images fault in pages at every step with glibc's defaults (its activations freed
-    and mapped afresh), and several times fewer once keep_freed_memory has run."""
+    """In a fresh process: once keep_freed_memory has run, training steps of a small
+    convolutional network on 256 images (activations of 1–5 MiB, some 4,000 pages a step) reuse
+    their memory: after 10 steps, 20 more fault in under 150 pages a step (here about 60). With
+    glibc's defaults it varies from run to run, as its threads' frees interleave: from 60 to
+    1,900 a step here, most runs over 300 (each step's big blocks unmapped, then faulted in
+    again)."""
     script = (
-        "import resource, sys, torch\n"
+        "import resource, torch\n"
         "from torch import nn\n"
         "from lab.train.host_memory import keep_freed_memory\n"
-        "if sys.argv[1] == 'keep': assert keep_freed_memory()\n"
+        "assert keep_freed_memory()\n"
         "torch.manual_seed(0)\n"
         "net = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.Sigmoid(), nn.AvgPool2d(2),\n"
         "                    nn.Flatten(), nn.Linear(6 * 14 * 14, 10))\n"
@@ -94,16 +97,13 @@ def test_keep_freed_memory_stops_the_page_faults_of_every_batch() -> None:
         "    net.zero_grad()\n"
         "    net(x).square().sum().backward()\n"
         "def faults(): return resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
-        "step()\n"
+        "for _ in range(10): step()\n"
         "before = faults()\n"
         "for _ in range(20): step()\n"
         "print(faults() - before)\n")
-    counts = {}
-    for mode in ("default", "keep"):
-        out = subprocess.run([sys.executable, "-c", script, mode], capture_output=True,
-                             text=True, check=True)
-        counts[mode] = int(out.stdout.split()[-1])
-    assert counts["keep"] * 3 < counts["default"], counts
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True)
+    assert int(out.stdout.split()[-1]) < 20 * 150
 
 
 # kernel, stride, padding, input side, bias: one-pixel outputs of every kind, and one that is not

@@ -3,8 +3,9 @@
 glibc's malloc serves every allocation above a threshold (128 KiB, rising to at most 32 MiB as
 it sees big frees) with a fresh ``mmap`` and unmaps it when freed. A CPU training step allocates
 and frees the same activations at every batch, so the kernel faults in and zeroes each of their
-pages again, batch after batch: LeNet on 2 cores took 300,000 page faults in 80 steps and 21–26
-ms a step, 15–18 ms once the memory is kept. Raising the mmap and trim thresholds keeps freed
+pages again, batch after batch (how often varies from run to run, with how its threads' frees
+interleave): LeNet on 2 cores once took 300,000 page faults in 80 steps and 21–26 ms a step,
+15–18 ms with the memory kept. Raising the mmap and trim thresholds keeps freed
 blocks in malloc's heap for reuse, as jemalloc and tcmalloc do (the usual advice for torch on
 the CPU); the process then keeps its high-water mark until it exits. Elsewhere than glibc
 (macOS, musl) nothing changes.
