@@ -8,6 +8,7 @@ import re
 import pytest
 from rich.text import Text
 
+from lab.charts import _finite as finite
 from lab.charts import (
     figure_chart,
     figure_legend,
@@ -15,6 +16,7 @@ from lab.charts import (
     metrics_chart,
     metrics_legend,
     nice_ticks,
+    thin,
     thin_columns,
 )
 from lab.events import Curve, EpochEnd, Progress
@@ -187,3 +189,15 @@ def test_the_batch_loss_stays_bounded_and_keeps_its_shape() -> None:
 def test_integer_x_gets_integer_ticks() -> None:
     curves = [Curve("norms", "now", [1, 2, 3], [1.0, 2.0, 3.0], xlabel="layer")]
     assert plain(figure_chart(curves, 60, 12)).splitlines()[-2].split() == ["1", "2", "3"]
+
+
+def test_thin_averages_runs_of_consecutive_points() -> None:
+    points = [(float(x), float(x * x)) for x in range(10)]
+    assert thin(points, 20) is points
+    assert thin(points, 4) == [(1.0, 5 / 3), (4.0, 50 / 3), (7.0, 149 / 3), (9.0, 81.0)]
+
+
+def test_only_finite_points_are_drawn() -> None:
+    clean = [(1.0, 2.0), (2.0, 1e308), (3.0, 1e308)]  # finite, though their sum is not
+    assert finite(clean) == clean
+    assert finite([(1.0, math.nan), (2.0, 1.0), (math.inf, 3.0), (4.0, -math.inf)]) == [(2.0, 1.0)]
