@@ -8,6 +8,8 @@ import gzip
 import hashlib
 import io
 import json
+import os
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -208,6 +210,24 @@ def test_ctrl_c_during_a_download_leaves_nothing_half_written(
         hub.fetch("tiny", progress=interrupt)
     assert list((data_cache() / "tiny").iterdir()) == []  # no .partial- file, no blob.bin
     assert (hub.fetch("tiny") / "blob.bin").read_bytes() == payload  # the next try completes
+
+
+def test_a_killed_downloads_partial_file_is_cleaned_up_by_the_next_one(
+    network, server, monkeypatch: pytest.MonkeyPatch  # noqa: F811 (the fixture)
+) -> None:
+    url, served = server
+    (served / "blob.bin").write_bytes(payload := b"x" * 5000)
+    register(monkeypatch, one_file("tiny", "blob.bin", url + "blob.bin",
+                                   checksum="sha1:" + hashlib.sha1(payload).hexdigest()))
+    cache = data_cache() / "tiny"
+    cache.mkdir(parents=True)
+    stale, live = cache / ".partial-abc-blob.bin", cache / ".partial-def-blob.bin"
+    stale.write_bytes(b"half")  # what a SIGKILL mid-download leaves: no cleanup ran
+    live.write_bytes(b"growing")  # another process's download, still being written
+    hour_ago = time.time() - 3600
+    os.utime(stale, (hour_ago, hour_ago))
+    assert (hub.fetch("tiny") / "blob.bin").read_bytes() == payload
+    assert sorted(p.name for p in cache.iterdir()) == [live.name, "blob.bin"]
 
 
 def test_an_import_with_the_wrong_sha1_is_refused_and_nothing_lands(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import os
 import shlex
 import shutil
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -27,6 +28,9 @@ DATA_URL = "http://d2l-data.s3-accelerate.amazonaws.com/"
 FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 _CHUNK = 1 << 16
 _TIMEOUT_S = 30
+# A download in progress writes its .partial- file at least every _TIMEOUT_S: one untouched for
+# this long was left by a process killed mid-download (SIGKILL skips the cleanup), and goes.
+_STALE_PARTIAL_S = 10 * _TIMEOUT_S
 
 
 class DataMissing(Exception):
@@ -307,6 +311,7 @@ def _save(f: DataFile, algo: str, tmp: Path, progress: Progress | None) -> str:
 @contextmanager
 def _staged(dest: Path, names: list[str]) -> Iterator[list[Path]]:
     """Temp files beside the final ones (so os.replace is atomic), removed unless committed."""
+    _remove_stale_partials(dest)
     tmps: list[Path] = []
     try:
         for name in names:
@@ -318,6 +323,17 @@ def _staged(dest: Path, names: list[str]) -> Iterator[list[Path]]:
     finally:
         for tmp in tmps:
             tmp.unlink(missing_ok=True)
+
+
+def _remove_stale_partials(dest: Path) -> None:
+    """Delete what killed downloads or imports left behind in ``dest`` (never a live one's)."""
+    cutoff = time.time() - _STALE_PARTIAL_S
+    for partial in dest.glob(".partial-*"):
+        try:
+            if partial.stat().st_mtime < cutoff:
+                partial.unlink()
+        except OSError:  # gone already, or not ours to delete: the next try will see
+            pass
 
 
 def _commit(tmp: Path, dest: Path, name: str) -> None:
