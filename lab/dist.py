@@ -27,6 +27,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,7 @@ LAUNCHER_LOG = "launcher.log"  # the supervisor's output (torchrun's log) in the
 RANK_LOGS = "ranks"  # each local rank's output and error file (torchrun's --log-dir)
 SHUTDOWN_SECONDS = 25  # torchrun's grace for the other ranks once one fails, then SIGKILL
 RDZV_ID = "d2l-lab"  # the rendezvous every machine of a run joins
+OWNED = "--owned"  # the supervisor's flag: its stdin is a pipe from the lab that started it
 FAILED, STOPPED, INTERRUPTED = "failed", "stopped", "interrupted"  # as lab.events (torch-free)
 RANK_FAILED = "RankFailed"  # lab.dist_worker's exception for a rank whose run failed
 SEMANTICS = ("batch_size is the global batch: each of the W processes trains on batch_size/W "
@@ -157,9 +159,14 @@ def check(experiment: Experiment, params: Params, chosen: Plan) -> None:
 
 
 def spawn(store: Store, experiment: Experiment, params: Params, chosen: Plan, *, seed: int,
-          preset: str) -> tuple[str, subprocess.Popen]:
+          preset: str, owned: bool = False) -> tuple[str, subprocess.Popen]:
     """Name a new run, write its config.json (with how it is spread) and start its supervisor;
-    returns the run's id and the supervisor at once. The run's first rank records it."""
+    returns the run's id and the supervisor at once. The run's first rank records it.
+    ``owned``: the run belongs to the calling process (the lab), as a worker's run does: when
+    the supervisor's stdin, a pipe from the caller, closes (the lab was killed), the run is
+    interrupted as a hang-up would interrupt it. The caller writes a byte to that pipe before it
+    signals the supervisor itself (``signalled``): a lab that stops its run and quits must not
+    send torchrun a second signal, which would cut its shutdown of the ranks short."""
     from lab import detach
 
     run_id = detach.prepare(store, experiment, params, device=chosen.devices[0], seed=seed,
@@ -169,7 +176,8 @@ def spawn(store: Store, experiment: Experiment, params: Params, chosen: Plan, *,
     config["distributed"] = chosen.describe()
     (run_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     with (run_dir / LAUNCHER_LOG).open("ab") as log:
-        proc = _popen([run_id], store.home, stdout=log)
+        proc = _popen([run_id, *([OWNED] if owned else [])], store.home, stdout=log,
+                      stdin=subprocess.PIPE if owned else subprocess.DEVNULL)
     return run_id, proc
 
 
@@ -183,12 +191,13 @@ def join(experiment: Experiment, params: Params, chosen: Plan, *, seed: int,
     return _popen(["-", json.dumps(config)], paths.home(), stdout=None)
 
 
-def _popen(args: list[str], home: Path, *, stdout: Any) -> subprocess.Popen:
+def _popen(args: list[str], home: Path, *, stdout: Any,
+           stdin: int = subprocess.DEVNULL) -> subprocess.Popen:
     env = dict(os.environ)
     env["D2L_LAB_HOME"] = str(home)  # the ranks record where the launcher looks
     # A session of its own: the terminal's Ctrl+C reaches the launcher only, which passes one
     # signal on; a second one reaching torchrun would cut its shutdown of the ranks short.
-    return subprocess.Popen([sys.executable, "-m", "lab.dist", *args], stdin=subprocess.DEVNULL,
+    return subprocess.Popen([sys.executable, "-m", "lab.dist", *args], stdin=stdin,
                             stdout=stdout, stderr=subprocess.STDOUT if stdout else None,
                             start_new_session=True, env=env)
 
@@ -283,6 +292,28 @@ def _supervise(run_id: str, config: dict[str, Any], log_dir: Path | None) -> tup
     return "", ""
 
 
+def signalled(supervisor: subprocess.Popen) -> None:
+    """Tell an owned run's supervisor (``spawn``) that its lab signals it itself."""
+    if supervisor.stdin is None:  # not owned
+        return
+    try:
+        supervisor.stdin.write(b"\n")
+        supervisor.stdin.flush()
+    except (OSError, ValueError):  # it has ended (a broken pipe), or the pipe was closed
+        pass
+
+
+def _hang_up_when_orphaned() -> None:
+    """Once the lab's end of stdin closes without a word (it was killed), a SIGHUP to this
+    process: torchrun's handler stops every rank, which record the run interrupted with its
+    checkpoint."""
+    told = False
+    while os.read(0, 4096):  # not sys.stdin: a thread blocked in it would hang the exit
+        told = True
+    if not told:
+        os.kill(os.getpid(), signal.SIGHUP)
+
+
 def _main(argv: list[str]) -> int:
     """The supervisor: ``RUN`` (a run spawn prepared) or ``- CONFIG`` (join's share)."""
     from lab.store import Store
@@ -292,6 +323,8 @@ def _main(argv: list[str]) -> int:
         return 1 if status else 0
     store = Store()
     run_id = argv[0]
+    if OWNED in argv:
+        threading.Thread(target=_hang_up_when_orphaned, daemon=True).start()
     run_dir = store.run_dir(run_id)
     config = read_config(run_dir)
     status, reason = _supervise(run_id, config, run_dir / RANK_LOGS)

@@ -208,6 +208,60 @@ def test_a_stop_stops_every_rank_and_keeps_rank_0s_checkpoint(
 
 @pytest.mark.slow
 @pytest.mark.timeout(180)
+@pytest.mark.parametrize("how", ["killed", "stops and quits"])
+def test_a_run_the_lab_owns_ends_with_the_lab(
+        how, fashion_mnist, lab_home: Path, tmp_path: Path, monkeypatch) -> None:
+    """The TUI starts its data-parallel runs owned. A SIGKILLed lab (no handler runs) closes
+    the supervisor's stdin: the run ends interrupted, with its checkpoint. A lab that stops its
+    run and quits at once closes it too, having said so first: the run is stopped, not hit by
+    a second signal. Either way no rank is left."""
+    pids = in_the_ranks(monkeypatch, tmp_path)
+    lab = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import os, signal, time
+        from lab import catalog, devices, dist
+        from lab.store import Store
+        exp, store = catalog.get("softmax"), Store()
+        chosen = dist.plan(nproc=2, devices=None, device=None, nnodes=None, node_rank=None,
+                           rdzv_endpoint=None, validate=devices.validate)
+        run_id, proc = dist.spawn(store, exp, exp.resolve("quick", {{"epochs": 200}}), chosen,
+                                  seed=0, preset="quick", owned=True)
+        while store.get(run_id) is None or store.get(run_id).epochs_done < 1:
+            time.sleep(0.1)
+        if {how!r} == "stops and quits":
+            dist.signalled(proc)
+            proc.send_signal(signal.SIGINT)
+            os._exit(0)
+        time.sleep(600)
+    """)])
+    try:
+        store = Store(lab_home)
+        deadline = time.monotonic() + 120
+        while not (records := store.recent(None)) or records[0].epochs_done < 1:
+            assert time.monotonic() < deadline, "the run did not finish an epoch"
+            time.sleep(0.1)
+        if how == "killed":
+            lab.kill()
+        assert lab.wait(timeout=30) in (0, -9)
+        gone = time.monotonic()
+        while store.get(records[0].id).status == "running":
+            assert time.monotonic() - gone < 60, "the run went on without its lab"
+            time.sleep(0.1)
+    finally:
+        lab.kill()
+    record = only_run(lab_home)
+    assert record.status == ("interrupted" if how == "killed" else "stopped"), record.reason
+    from lab.train import checkpoint
+
+    run_dir = store.run_dir(record.id)
+    assert checkpoint.load(run_dir / checkpoint.LAST)["epoch"] == record.epochs_done
+    deadline = time.monotonic() + 30
+    while survivors(pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not survivors(pids)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
 def test_two_machines_train_one_run_recorded_by_machine_0(
         fashion_mnist, lab_home: Path, tmp_path: Path, monkeypatch) -> None:
     """Two "machines" on this one (two launchers meeting at a c10d rendezvous on localhost,

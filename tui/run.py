@@ -167,6 +167,10 @@ class Follower(RunHandle):
             return True
         if self._proc is not None and self._proc.poll() is None:
             self._sent.add(signum)
+            if self.distributed:
+                from lab import dist
+
+                dist.signalled(self._proc)
             self._proc.send_signal(signum)
             return True
         return signum == signal.SIGINT and detach.stop(Store(), self.run_id)
@@ -315,7 +319,8 @@ def data_parallel(experiment: Experiment, params: Params, *, device: str, seed: 
                            rdzv_endpoint=None, validate=devices.validate)
         assert chosen is not None
         dist.check(experiment, params, chosen)
-        return dist.spawn(store, experiment, params, chosen, seed=seed, preset=preset)
+        return dist.spawn(store, experiment, params, chosen, seed=seed, preset=preset,
+                          owned=True)  # the lab's: killing the lab interrupts it
 
     return spawn
 
