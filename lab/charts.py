@@ -284,8 +284,8 @@ def _dots(fig: Any, points: Points, color: int) -> None:
     """A dot on every point (the iterates of an optimiser), over its line."""
     if points:
         xs, ys = zip(*points, strict=True)
-        fig.draw(fig.signal(list(xs), list(ys),
-                            marker=plt.marker("dot", plt.pixel(foreground=color))))
+        _draw(fig, fig.signal(list(xs), list(ys),
+                              marker=plt.marker("dot", plt.pixel(foreground=color))))
 
 
 def overlay_chart(curves: Mapping[str, Points], width: int, height: int, *, metric: str = "",
@@ -328,8 +328,16 @@ def _start(width: int, height: int, xlabel: str) -> Any:
 def _line(fig: Any, points: Points, color: int, *, log: bool, right: bool = False) -> None:
     xs, ys = zip(*points, strict=True)
     marker = plt.marker("braille", plt.pixel(foreground=color))
-    fig.draw(fig.signal(list(xs), [math.log10(y) for y in ys] if log else list(ys),
-                        marker=marker, yside="right" if right else "left").lines())
+    _draw(fig, fig.signal(list(xs), [math.log10(y) for y in ys] if log else list(ys),
+                          marker=marker, yside="right" if right else "left").lines())
+
+
+def _draw(fig: Any, signal: Any) -> None:
+    """``fig.draw(signal)``, without its walk over every point in Python to mark the point's
+    colour used by the automatic colour cycle (a third of a redraw): every signal here has its
+    colour set. The same picture, to the byte (tests/test_charts.py)."""
+    signal._get_unique_pixels = tuple  # an instance attribute: plotext's method is left alone
+    fig.draw(signal)
 
 
 def _y_ticks(fig: Any, values: list[float], log: bool, height: int) -> None:

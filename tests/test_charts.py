@@ -201,3 +201,22 @@ def test_only_finite_points_are_drawn() -> None:
     clean = [(1.0, 2.0), (2.0, 1e308), (3.0, 1e308)]  # finite, though their sum is not
     assert finite(clean) == clean
     assert finite([(1.0, math.nan), (2.0, 1.0), (math.inf, 3.0), (4.0, -math.inf)]) == [(2.0, 1.0)]
+
+
+def test_lines_drawn_without_plotexts_colour_walk_are_the_same_picture(monkeypatch) -> None:
+    """``_draw`` skips plotext's per-point colour bookkeeping: every line has its colour."""
+    from lab import charts
+
+    plots = RunPlots()
+    for e in range(1, 301):
+        plots.add(EpochEnd(e, 300, {"train_loss": 1 / e, "test_acc": 1 - 1 / e}, 100.0, e))
+    xs = [float(x) for x in range(50)]
+    curves = [Curve("f", "a", xs, [x * x for x in xs], style="points"),
+              Curve("f", "b", xs, [1 + x for x in xs], log_y=True)]
+
+    def draw_all() -> tuple[str, str]:
+        return plots.metrics_chart(80, 20), figure_chart(curves, 80, 20)
+
+    fast = draw_all()
+    monkeypatch.setattr(charts, "_draw", lambda fig, signal: fig.draw(signal))
+    assert draw_all() == fast
