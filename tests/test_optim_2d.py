@@ -190,3 +190,29 @@ def test_a_1d_view_is_the_function_and_the_iterates_on_it() -> None:
     assert (min(f.x), max(f.x)) == pytest.approx((-10.0, 10.0))  # the book's ±max|x|
     c = 0.15 * math.pi
     assert path.y == pytest.approx([x * math.cos(c * x) for x in path.x])
+
+
+def test_momentum_and_rmsprop_draw_the_books_weight_plots_once() -> None:
+    """The book's extra plots of the momentum and RMSProp sections: β^t, (1 − ηλ)^t and
+    (1 − γ)γ^t, drawn when a trajectory of that rule is (once for momentum and nesterov)."""
+    def weight_figures(**overrides: object) -> dict[str, dict[str, Curve]]:
+        figures: dict[str, dict[str, Curve]] = {}
+        for e in run("book", **overrides)[1]:
+            if isinstance(e, Curve) and e.xlabel == "time":
+                assert e.series not in figures.setdefault(e.figure, {})  # drawn once
+                figures[e.figure][e.series] = e
+        return figures
+
+    assert weight_figures(optimizers="gd, adagrad") == {}
+    drawn = weight_figures(optimizers="momentum, nesterov, rmsprop")
+    beta, decay, gamma = (next(v for k, v in drawn.items() if word in k)
+                          for word in ("β^t", "ηλ", "γ)γ^t"))
+    assert list(beta) == ["β = 0.95", "β = 0.90", "β = 0.60", "β = 0.00"]
+    assert beta["β = 0.90"].x == list(range(40))
+    assert beta["β = 0.90"].y[:3] == pytest.approx([1.0, 0.9, 0.81])
+    assert beta["β = 0.00"].y[:2] == [1.0, 0.0]  # 0^0 = 1: the current gradient, whole
+    assert list(decay) == ["λ = 0.1", "λ = 1", "λ = 10", "λ = 19"]
+    assert decay["λ = 19"].y[:3] == pytest.approx([1.0, -0.9, 0.81])  # it oscillates
+    assert len(decay["λ = 1"].x) == 20
+    assert gamma["γ = 0.90"].y[:2] == pytest.approx([0.1, 0.09])
+    assert sum(gamma["γ = 0.70"].y) == pytest.approx(1.0, abs=1e-6)  # weights sum to 1

@@ -215,7 +215,10 @@ OPTIM_2D = Experiment(
     "their defaults here are the lab's. SGD's schedules count t from 2 at the first step, as "
     "the book's lr functions do (t = 1, then t += 1 before use). The view is the book's "
     "(x1 ∈ [−5.5, 1), x2 ∈ [−3, 1) from (−5, −2)), widened for a trajectory that leaves it by "
-    "at most its own size again; what goes further is cut at its edge, and the log says so.",
+    "at most its own size again; what goes further is cut at its edge, and the log says so. "
+    "With momentum (or nesterov) in the list, the book's plots of how it weighs the past "
+    "follow: β^t for β = 0.95, 0.9, 0.6, 0, and (1 − ηλ)^t, gradient descent on λ/2·x² with "
+    "η = 0.1; with rmsprop, (1 − γ)γ^t for γ = 0.95, 0.9, 0.8, 0.7.",
     demo=True,
 )
 

@@ -108,7 +108,8 @@ def optim_2d(ctx: RunContext) -> None:
     prob = problem(p)
     start = (p.x1, p.x2)[:prob.dims]
     paths: dict[str, list[Point]] = {}
-    for entry in parse_entries(p.optimizers, TABLE_2D, len(TABLE_2D)):
+    entries = parse_entries(p.optimizers, TABLE_2D, len(TABLE_2D))
+    for entry in entries:
         path = trajectory(entry.name, hyper(entry, TABLE_2D, p), prob, start, p.steps)
         paths[entry.label] = path
         _report(ctx, entry, path, p.steps)
@@ -117,6 +118,45 @@ def optim_2d(ctx: RunContext) -> None:
         _draw_2d(ctx, prob, start, paths)
     else:
         _draw_1d(ctx, prob, start, paths)
+    _draw_weights(ctx, {entry.name for entry in entries})
+
+
+@dataclass(frozen=True)
+class WeightPlot:
+    """One of the book's plots of how a rule weighs the past: a curve per setting, over the
+    steps t = 0, 1, …, steps − 1. The labels are the book's in Greek letters ("β = 0.95" for
+    "beta = 0.95"): four fit a legend line at 80 columns."""
+
+    figure: str
+    curves: dict[str, Callable[[int], float]]
+    steps: int
+
+
+MOMENTUM_PLOTS = (
+    WeightPlot("momentum: weight β^t of the gradient t steps back",
+               {f"β = {b:.2f}": (lambda t, b=b: b ** t) for b in (0.95, 0.9, 0.6, 0.0)}, 40),
+    # Gradient descent on λ/2·x² with η = 0.1 multiplies x by 1 − ηλ at every step.
+    WeightPlot("(1 − ηλ)^t: gradient descent on λ/2·x², η = 0.1",
+               {f"λ = {lam:g}": (lambda t, lam=lam: (1 - 0.1 * lam) ** t)
+                for lam in (0.1, 1.0, 10.0, 19.0)}, 20),
+)
+WEIGHT_PLOTS = {
+    "momentum": MOMENTUM_PLOTS,
+    "nesterov": MOMENTUM_PLOTS,
+    "rmsprop": (WeightPlot("RMSProp: weight (1 − γ)γ^t of g² t steps back",
+                           {f"γ = {g:.2f}": (lambda t, g=g: (1 - g) * g ** t)
+                            for g in (0.95, 0.9, 0.8, 0.7)}, 40),),
+}
+
+
+def _draw_weights(ctx: RunContext, names: set[str]) -> None:
+    """The weight plots of the rules among ``names``, each once, after the trajectories."""
+    plots = {plot.figure: plot for name in sorted(names) for plot in WEIGHT_PLOTS.get(name, ())}
+    for plot in plots.values():
+        ts = range(plot.steps)
+        for label, weight in plot.curves.items():
+            ctx.emit(Curve(plot.figure, label, [float(t) for t in ts], [weight(t) for t in ts],
+                           xlabel="time"))
 
 
 def _report(ctx: RunContext, entry: Entry, path: list[Point], steps: int) -> None:
