@@ -74,3 +74,20 @@ def test_quick_suite_reports_softmax_and_rnn(fashion_mnist: Path, time_machine: 
     assert re.search(r"^\| softmax \| 1 \| book \|", text, re.M)  # round 1: the book first
     assert re.search(r"^\| rnn \| 1 \| book \|", text, re.M)
     assert "| mlp |" not in text and "## The interface" not in text
+
+
+LM_STEP_ROW = re.compile(r"^(rnn|gru) +([\d.]+) +([\d.]+) +([\d.]+) +([\d.]+)× +([\d.]+)–([\d.]+)$",
+                         re.M)
+
+
+@pytest.mark.timeout(120)
+def test_one_language_model_step_timed_against_the_books() -> None:
+    """benchmarks/lm_step.py: both cells, each with book, lab and products-only times, the
+    median ratio and its quartiles; the products alone take less than either whole step."""
+    done = subprocess.run([sys.executable, "benchmarks/lm_step.py", "--rounds", "4"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {m[0]: [float(v) for v in m[1:]] for m in LM_STEP_ROW.findall(done.stdout)}
+    assert set(rows) == {"rnn", "gru"}, done.stdout
+    for book, lab, floor, ratio, q1, q3 in rows.values():
+        assert 0 < floor < min(book, lab) and ratio > 0 and q1 <= ratio <= q3
