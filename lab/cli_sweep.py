@@ -4,7 +4,9 @@ Everything is checked first (every point of the grid, every device), so a typo c
 With one device the runs go one after another in this process, each shown as ``run`` shows
 it; with several, each runs in a process of its own (as ``run --detach`` does), at most one
 per device at a time. Ctrl+C stops the runs under way (they keep their checkpoints) and starts
-no more. Importing this module is cheap (typer); torch comes with the first run.
+no more. ``--detach`` hands the whole sweep, once checked, to ``d2l-lab sweep`` in a session of
+its own, which outlives the terminal. Importing this module is cheap (typer); torch comes with the
+first run.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
     from lab.store import Store
 
 POLL = 0.2  # seconds between looks at the runs a spread sweep waits for
+SWEEP_LOGS = "sweeps"  # a detached sweep's output: <store>/sweeps/<sweep>.log
+DETACH_GRACE = 1.0  # seconds a detached sweep is watched for failing at once
 # Which status decides the exit code when the runs ended differently: a stop by the user or the
 # system first (a script must see that the sweep was cut short), then a failure.
 SEVERITY = ("finished", "diverged", "failed", "crashed", "stopped", "interrupted")
@@ -70,6 +74,11 @@ def sweep_command(
         "runs two at once).",
         show_default=False)] = None,
     as_json: JsonOption = False,
+    detach: Annotated[bool, typer.Option(
+        "--detach", help="Run the sweep in a process of its own that outlives this terminal; "
+        "print its id, pid and log, and return at once.")] = False,
+    sweep_id: Annotated[str | None, typer.Option(
+        "--sweep-id", hidden=True, help="The id a detached sweep was given.")] = None,
 ) -> None:
     """Run an experiment over a grid of values, e.g. --grid lr=0.03,0.1,0.3; the runs are
     grouped as one sweep (see `runs compare --sweep`)."""
@@ -98,8 +107,15 @@ def sweep_command(
     from lab.store import Store
 
     store = Store()
-    sweep_id = new_sweep_id(exp.id)
+    sweep_id = sweep_id or new_sweep_id(exp.id)
     console = err if as_json else out  # with --json, stdout holds only JSON lines
+    if detach:
+        argv = [exp.id, *(f"--grid={g}" for g in grid), f"--preset={preset}",
+                *(f"--set={a}" for a in assignments or []),
+                *([f"--seed={seed}"] if seed is not None else []),
+                *(f"--device={d}" for d in devices or []), *(["--json"] if as_json else [])]
+        _start_detached(store, sweep_id, argv, len(points), as_json)
+        return
 
     def say(text: str) -> None:
         console.print(text, highlight=False, soft_wrap=True)
@@ -118,6 +134,43 @@ def sweep_command(
     worst = max(statuses, key=lambda s: SEVERITY.index(s) if s in SEVERITY else 2,
                 default="failed")
     raise typer.Exit(exit_code(worst, cancel.signum))
+
+
+def _start_detached(store: Store, sweep_id: str, argv: list[str], total: int,
+                    as_json: bool) -> None:
+    """``d2l-lab sweep ARGV --sweep-id SWEEP`` in a session of its own (a hang-up does not
+    reach it), its output in the store's ``sweeps/SWEEP.log``; says where, or why it ended at
+    once."""
+    import os
+    import subprocess
+    import sys
+
+    from lab.cli import err, out
+
+    log_path = store.home / SWEEP_LOGS / f"{sweep_id}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lab", "sweep", *argv, "--sweep-id", sweep_id],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, env={**os.environ, "D2L_LAB_HOME": str(store.home)})
+    try:  # everything was checked here: it can only fail on what this process cannot see
+        proc.wait(timeout=DETACH_GRACE)
+    except subprocess.TimeoutExpired:
+        pass
+    else:
+        tail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:].strip()
+        err.print("[red]error:[/] the detached sweep ended at once:")
+        err.print(tail, highlight=False, soft_wrap=True, markup=False)
+        raise typer.Exit(1)
+    if as_json:
+        print(json.dumps({"kind": "sweep", "sweep": sweep_id, "detached": True,
+                          "pid": proc.pid, "log": str(log_path), "runs": total}), flush=True)
+        return
+    out.print(f"[bold]sweep {sweep_id}[/]: {total} runs, running detached (pid {proc.pid}); "
+              f"`d2l-lab runs compare --sweep {sweep_id}` shows those that have ended, "
+              f"`kill -INT {proc.pid}` stops it (the run under way keeps its checkpoint). Its "
+              f"output: {log_path}", highlight=False, soft_wrap=True)
 
 
 def _in_turn(store: Store, exp: Experiment, points: list[SweepPoint], sweep_id: str,

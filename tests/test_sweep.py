@@ -237,3 +237,57 @@ def test_ctrl_c_stops_a_spread_sweep_in_every_process(lab_home) -> None:
     assert all((lab_home / "runs" / r.id / "final.pt").exists() for r in records)
     assert sorted(p.name for p in (lab_home / "runs").iterdir()) == sorted(r.id for r in records)
     assert "2 stopped, 1 not run" in output
+
+
+def _wait_gone(pid: int, seconds: float) -> None:
+    import time
+
+    from tests.test_dist import alive
+
+    deadline = time.monotonic() + seconds
+    while alive(pid):
+        assert time.monotonic() < deadline, f"the detached sweep (pid {pid}) is still running"
+        time.sleep(0.2)
+
+
+@pytest.mark.timeout(120)
+def test_a_detached_sweep_runs_in_a_session_of_its_own_and_logs_its_end(lab_home) -> None:
+    import os
+    from pathlib import Path
+
+    result = invoke("sweep", "linreg", "--grid", "lr=0.01,0.03", "--set", "epochs=1",
+                    "--detach", "--json")
+    assert result.exit_code == 0, result.output
+    started = json.loads(result.stdout.splitlines()[-1])
+    assert started["kind"] == "sweep" and started["detached"] and started["runs"] == 2
+    pid = started["pid"]
+    assert os.getsid(pid) == pid  # a session of its own: this terminal's hang-up misses it
+    _wait_gone(pid, 90)
+    records = Store().recent(None, sweep=started["sweep"])
+    assert sorted(r.params["lr"] for r in records) == [0.01, 0.03]
+    assert {r.status for r in records} == {"finished"}
+    log = Path(started["log"])
+    assert log.parent == lab_home / "sweeps"
+    assert sweep_line(log.read_text().splitlines()[-1])["sweep"] == started["sweep"]
+
+
+@pytest.mark.timeout(120)
+def test_the_kill_a_detached_sweep_prints_stops_it(lab_home) -> None:
+    import os
+    import time
+
+    result = invoke("sweep", "linreg-scratch", "--grid", "lr=0.01,0.03", "--set",
+                    "batch_size=1", "--set", "epochs=1000", "--detach")
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stdout.split())
+    pid = int(re.search(r"`kill -INT (\d+)` stops it", said)[1])
+    assert "2 runs, running detached" in said
+    deadline = time.monotonic() + 60
+    while not Store().recent(None, status="running"):
+        assert time.monotonic() < deadline, "the first run did not start"
+        time.sleep(0.2)
+    os.kill(pid, signal.SIGINT)
+    _wait_gone(pid, 30)
+    [record] = Store().recent(None)  # the second run was never created
+    assert record.status == "stopped" and record.params["lr"] == 0.01
+    assert (lab_home / "runs" / record.id / "final.pt").exists()
