@@ -158,11 +158,11 @@ def _start_detached(store: Store, sweep_id: str, argv: list[str], total: int,
         proc.wait(timeout=DETACH_GRACE)
     except subprocess.TimeoutExpired:
         pass
-    else:
+    if proc.returncode:  # it ended at once, not well: what it said
         tail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:].strip()
-        err.print("[red]error:[/] the detached sweep ended at once:")
+        err.print(f"[red]error:[/] the detached sweep ended at once (exit {proc.returncode}):")
         err.print(tail, highlight=False, soft_wrap=True, markup=False)
-        raise typer.Exit(1)
+        raise typer.Exit(proc.returncode)
     if as_json:
         print(json.dumps({"kind": "sweep", "sweep": sweep_id, "detached": True,
                           "pid": proc.pid, "log": str(log_path), "runs": total}), flush=True)

@@ -291,3 +291,18 @@ def test_the_kill_a_detached_sweep_prints_stops_it(lab_home) -> None:
     [record] = Store().recent(None)  # the second run was never created
     assert record.status == "stopped" and record.params["lr"] == 0.01
     assert (lab_home / "runs" / record.id / "final.pt").exists()
+
+
+def test_a_detached_sweep_that_cannot_run_says_why_at_once(lab_home, tmp_path,
+                                                         monkeypatch) -> None:
+    """What only the detached process can hit (here: its interpreter fails) is reported by the
+    command that started it, with that process's own words and exit code."""
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'cannot start: out of luck'\nexit 3\n")
+    broken.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(broken))
+    result = invoke("sweep", "linreg", "--grid", "lr=0.01,0.03", "--detach")
+    assert result.exit_code == 3
+    said = " ".join(result.stderr.split())
+    assert "the detached sweep ended at once (exit 3)" in said and "out of luck" in said
+    assert Store().recent(None) == []
