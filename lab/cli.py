@@ -352,7 +352,12 @@ def data_list() -> None:
 
 
 @data_app.command("fetch")
-def data_fetch(dataset: Annotated[str, typer.Argument(metavar="ID")]) -> None:
+def data_fetch(
+    dataset: Annotated[str, typer.Argument(metavar="ID")],
+    force: Annotated[bool, typer.Option(
+        "--force", help="Download every file again, replacing the cached copies (a damaged "
+        "one); each is checked before it replaces anything.")] = False,
+) -> None:
     """Download a dataset into the cache, checking its checksum."""
     from lab.cli_progress import download_progress
     from lab.data import hub
@@ -360,7 +365,7 @@ def data_fetch(dataset: Annotated[str, typer.Argument(metavar="ID")]) -> None:
     _known_dataset(dataset)
     try:
         with download_progress(out) as progress:
-            path = hub.fetch(dataset, progress=progress)
+            path = hub.fetch(dataset, progress=progress, force=force)
     except hub.DataMissing as e:
         err.print(f"[red]error:[/] {escape(str(e))}", highlight=False)
         raise typer.Exit(EXIT_FAILED) from None

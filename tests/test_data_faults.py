@@ -131,6 +131,7 @@ def test_a_damaged_file_names_itself_its_fault_and_what_to_do(case: str, no_syst
     first = message.splitlines()[0]
     assert first.startswith(f"{path}: ") and DAMAGE[case][2] in first, first
     assert f"delete {path} (or move it away) first" in message
+    assert "`d2l-lab data fetch fashion-mnist --force` downloads it again" in message  # cached
     assert FETCH in message and IMPORT_DIR in message
 
 
@@ -344,3 +345,13 @@ def test_missing_data_is_a_data_missing_not_a_damaged_file(no_system_copy) -> No
         fashion_mnist.load()
     assert not isinstance(info.value, DataDamaged)
     assert "delete" not in str(info.value)
+
+
+def test_only_the_labs_own_copy_is_offered_a_forced_download(tmp_path: Path) -> None:
+    """A damaged file in a D2L_LAB_DATA folder would still be found before a download into
+    the cache: there, deleting it (or moving it away) is the way."""
+    cached = data_cache() / "time-machine" / "timemachine.txt"
+    elsewhere = tmp_path / "timemachine.txt"
+    assert "--force" in hub.damaged_message("time-machine", cached, "fault")
+    message = hub.damaged_message("time-machine", elsewhere, "fault")
+    assert "--force" not in message and f"delete {elsewhere}" in message

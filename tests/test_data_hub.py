@@ -231,6 +231,25 @@ def test_fetch_verifies_and_lands_in_cache(
     assert hub.ensure("tiny", progress=lambda *a: calls.append(a)) == folder and calls == []
 
 
+def test_fetch_force_replaces_a_damaged_copy_only_with_a_verified_one(
+    env: Path, server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, served = server
+    register(monkeypatch, one_file("tiny", "blob.bin", url + "blob.bin",
+                                   checksum="sha1:" + hashlib.sha1(PAYLOAD).hexdigest()))
+    (env / "tiny").mkdir(parents=True)
+    cached = env / "tiny" / "blob.bin"
+    cached.write_bytes(b"damaged")
+    (served / "blob.bin").write_bytes(b"not the payload either")
+    assert hub.fetch("tiny") == env / "tiny" and cached.read_bytes() == b"damaged"  # kept
+    with pytest.raises(DataMissing, match="it was discarded"):
+        hub.fetch("tiny", force=True)  # a bad download replaces nothing
+    assert cached.read_bytes() == b"damaged"
+    (served / "blob.bin").write_bytes(PAYLOAD)
+    assert (hub.fetch("tiny", force=True) / "blob.bin").read_bytes() == PAYLOAD
+    assert sorted(p.name for p in (env / "tiny").iterdir()) == ["blob.bin"]
+
+
 def test_fetch_md5(env: Path, server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     url, served = server
     (served / "b").write_bytes(b"hello")

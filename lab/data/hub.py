@@ -237,9 +237,12 @@ def how_to_get(dataset_id: str, headline: str = "") -> str:
 def damaged_message(dataset_id: str, path: Path, fault: str) -> str:
     """What to say of a file of the dataset, found at ``path``, that does not read as it
     should: ``fault`` (naming the file and what is wrong), then how to replace it. The file must
-    go first: it is still found, and `data fetch` keeps what is there."""
+    go first: it is still found, and `data fetch` keeps what is there (unless ``--force``, for
+    a file in the lab's cache)."""
     ds = get(dataset_id)
     headline = f"The file is damaged or is not {ds.id}'s: delete {path} (or move it away) first."
+    if path.is_relative_to(data_cache()):  # the lab's own copy: a download replaces it
+        headline += f"\n`d2l-lab data fetch {ds.id} --force` downloads it again in its place."
     return f"{fault}\n{how_to_get(ds.id, headline)}"
 
 
@@ -253,8 +256,9 @@ def _offline() -> bool:
     return os.environ.get("D2L_LAB_OFFLINE", "").strip().lower() in ("1", "true", "yes")
 
 
-def fetch(dataset_id: str, progress: Progress | None = None) -> Path:
-    """Download every file not yet in the cache, each verified before it takes its final name."""
+def fetch(dataset_id: str, progress: Progress | None = None, *, force: bool = False) -> Path:
+    """Download every file not yet in the cache (``force``: every file, replacing what is
+    there), each verified before it takes its final name: a failed download replaces nothing."""
     ds = get(dataset_id)
     if _offline():
         raise DataMissing(how_to_get(ds.id, f"The dataset '{ds.id}' is not on this machine, and "
@@ -262,7 +266,7 @@ def fetch(dataset_id: str, progress: Progress | None = None) -> Path:
     dest = data_cache() / ds.id
     dest.mkdir(parents=True, exist_ok=True)
     for f in ds.files:
-        if _find(dest, f.name) is None:
+        if force or _find(dest, f.name) is None:
             _download(ds, f, dest, progress)
     return dest
 
