@@ -27,8 +27,8 @@ from lab.store import RUNNING, Store, StoreError
 from tui.messages import DevicesFound, RunEvents, RunFinished, TextWritten
 
 Post = Callable[[Any], object]
-# How often the lab reads a run's new events: each read that finds some repaints the Train tab,
-# and on 2 cores the interface's time is the training's loss (0.2 s: 7 frames a second).
+# How often the lab reads a run's new events (the CLI: every 0.2 s): each read that finds some
+# repaints the Train tab, and on 2 cores the interface's time is the training's loss.
 UI_POLL = 0.4
 
 
