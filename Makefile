@@ -10,6 +10,8 @@ $(BIN)/d2l-lab: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	@# The compiled RNN loops (about 30 s); without a compiler the Python ones run.
+	-$(BIN)/python -m lab.models.native
 	touch $@
 
 lab: $(BIN)/d2l-lab

@@ -184,9 +184,12 @@ def _print_shapes(exp: Experiment, params: Params) -> None:
 def list_devices() -> None:
     """List the devices a run can use here."""
     from lab import devices
+    from lab.models import native
 
     for info in devices.available():
         out.print(info.label)
+        if info.name == "cpu":
+            out.print(f"  {native.status()}")
 
 
 Limit = Annotated[int, typer.Option(help="How many to show.")]

@@ -20,3 +20,10 @@ def data_cache() -> Path:
     """Downloaded and imported datasets."""
     override = os.environ.get("D2L_LAB_HOME")
     return Path(override) / "data" if override else Path(platformdirs.user_cache_dir(APP))
+
+
+def kernels_cache() -> Path:
+    """Compiled kernels (lab/models/native.py), one build per machine and torch. Not under
+    ``D2L_LAB_HOME``: a temporary home (the tests') still finds what ``make`` built."""
+    override = os.environ.get("D2L_LAB_KERNELS")
+    return Path(override) if override else Path(platformdirs.user_cache_dir(APP)) / "kernels"

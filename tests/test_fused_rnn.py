@@ -1,6 +1,7 @@
 """lab/models/fused_rnn.py: the CPU fast path of the concise RNN and GRU computes what nn.RNN and
 nn.GRU compute (outputs, final state, every gradient), with the same parameters, and the model
-takes it only where it applies."""
+takes it only where it applies; with its time loops in Python and compiled (lab/models/native.py,
+rnn_loops.cpp: tests that take the ``loops`` fixture run with each)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lab import catalog, runner
+from lab import catalog, paths, runner
 from lab.events import FINISHED, EpochEnd, Event
-from lab.models import fused_rnn
+from lab.models import fused_rnn, native
 from lab.models.fused_rnn import _GRU, _RNNTanh
 from lab.models.rnn import RNNModel, language_model
 from lab.train.language import predict
@@ -20,6 +21,17 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 LAYERS = {"rnn": nn.RNN, "gru": nn.GRU}
 FUSED = {"rnn": fused_rnn.RNN, "gru": fused_rnn.GRU}
 CASES = [("rnn", 1), ("gru", 1), ("rnn", 2), ("gru", 2)]
+
+
+@pytest.fixture(params=["python", "compiled"])
+def loops(request, monkeypatch) -> str:
+    """The time loops in Python, or compiled where ``make`` built them (else skipped, saying
+    so: ``python -m lab.models.native`` builds them)."""
+    if request.param == "python":
+        monkeypatch.setattr(native, "loops", lambda: None)
+    elif native.loops() is None:
+        pytest.skip("the compiled RNN loops are not built here (python -m lab.models.native)")
+    return request.param
 
 
 def layer_and_batch(cell: str, num_layers: int, dtype: torch.dtype, seed: int = 0):
@@ -41,7 +53,8 @@ def torch_layer(layer: nn.RNNBase, x: torch.Tensor, h0: torch.Tensor):
 
 @pytest.mark.parametrize(("cell", "num_layers"), CASES)
 @pytest.mark.parametrize(("dtype", "tol"), [(torch.float32, 1e-5), (torch.float64, 1e-12)])
-def test_outputs_and_final_state_equal_the_torch_layers(cell, num_layers, dtype, tol) -> None:
+def test_outputs_and_final_state_equal_the_torch_layers(loops, cell, num_layers, dtype,
+                                                         tol) -> None:
     layer, x, h0 = layer_and_batch(cell, num_layers, dtype)
     Y, state = fused_rnn.forward(layer, x, h0)
     Y_ref, state_ref = torch_layer(layer, x, h0)
@@ -68,6 +81,70 @@ def test_every_gradient_equals_autograd_through_the_torch_layer(cell, num_layers
     for name, ours, theirs in zip(names, grads, grads_ref, strict=True):
         torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-8, msg=name)
         assert theirs.abs().max() > 1e-3, name  # each gradient is really exercised
+
+
+@pytest.mark.parametrize(("cell", "num_layers"), CASES)
+def test_float32_gradients_equal_the_torch_layers_in_float64(loops, cell, num_layers) -> None:
+    """The loops the lab trains with (float32; compiled where built) against autograd through
+    the torch layer in float64: every gradient, the state's too, within float32's rounding."""
+    layer, x, h0 = layer_and_batch(cell, num_layers, torch.float32, seed=1)
+    reference = LAYERS[cell](28, 16, num_layers=num_layers).double()
+    reference.load_state_dict(layer.state_dict())
+    weights = torch.randn(9, 5, 16, dtype=torch.float64)
+    grads = []
+    for net, h in ((layer, h0.clone()), (reference, h0.double())):
+        h.requires_grad_(True)
+        Y, state = (fused_rnn.forward(net, x, h) if net is layer else torch_layer(net, x, h))
+        loss = (Y.double() * weights).sin().sum() + state.double().square().sum()
+        grads.append(torch.autograd.grad(loss, [*net.parameters(), h]))
+    names = [name for name, _ in layer.named_parameters()] + ["h0"]
+    for name, ours, theirs in zip(names, *grads, strict=True):
+        torch.testing.assert_close(ours.double(), theirs, rtol=1e-4, atol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru"])
+def test_saturated_gates_and_a_nan(loops, cell) -> None:
+    """Huge pre-activations saturate as torch's σ and tanh do (no overflow into NaN); a NaN
+    weight comes out NaN, so a diverging run stops and says so."""
+    layer, x, h0 = layer_and_batch(cell, 1, torch.float32)
+    with torch.no_grad():
+        for param in layer.parameters():
+            param.mul_(300)
+    Y, state = fused_rnn.forward(layer, x, h0)
+    assert Y.abs().max() > 0.99 and torch.isfinite(Y).all()
+    torch.testing.assert_close(Y, torch_layer(layer, x, h0)[0], rtol=0, atol=1e-5)
+    with torch.no_grad():
+        layer.weight_hh_l0[0, 0] = float("nan")
+    assert torch.isnan(fused_rnn.forward(layer, x, h0)[0]).any()
+
+
+def test_the_compiled_loops_run_where_built_and_take_float32_only() -> None:
+    if native.loops() is None:
+        pytest.skip("the compiled RNN loops are not built here (python -m lab.models.native)")
+    assert fused_rnn._compiled(torch.zeros(2)) is native.loops()
+    assert fused_rnn._compiled(torch.zeros(2, dtype=torch.float64)) is None  # the Python loops
+    assert "compiled for this CPU" in native.status()
+
+
+def test_without_a_build_the_python_loops_run(tmp_path, monkeypatch) -> None:
+    """Nothing built (or a damaged build) under the kernels folder: None, and ``d2l-lab
+    devices`` says how to build them; the name of a build says what it was built for."""
+    monkeypatch.setenv("D2L_LAB_KERNELS", str(tmp_path))
+    native.loops.cache_clear()
+    try:
+        assert paths.kernels_cache() == tmp_path
+        assert native.loops() is None
+        assert "python -m lab.models.native" in native.status()
+        library = tmp_path / native.name() / f"{native.name()}.so"
+        library.parent.mkdir()
+        library.write_bytes(b"not a shared library")
+        native.loops.cache_clear()
+        assert native.loops() is None
+        monkeypatch.setattr(native, "CFLAGS", [*native.CFLAGS, "-DOTHER"])
+        assert native.name() != library.stem  # other flags, another build
+    finally:
+        monkeypatch.undo()
+        native.loops.cache_clear()
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru"])
@@ -100,7 +177,7 @@ def test_gradcheck_of_a_deeper_layers_dense_input() -> None:
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru"])
-def test_the_state_carries_across_sequential_batches(cell) -> None:
+def test_the_state_carries_across_sequential_batches(loops, cell) -> None:
     """Two halves, the second starting from the first's final state, are the whole sequence;
     a state of None is the zero state."""
     layer, x, _ = layer_and_batch(cell, 2, torch.float32)
@@ -135,7 +212,7 @@ def test_the_model_takes_the_fast_path_only_where_it_applies() -> None:
 
 
 @pytest.mark.parametrize("training", [True, False])
-def test_dropout_between_layers_is_the_torch_layers_with_the_same_seed(training) -> None:
+def test_dropout_between_layers_is_the_torch_layers_with_the_same_seed(loops, training) -> None:
     """Features in (the encoder–decoders' GRUs), dropout between layers in training: the same
     masks from the same seed, so the same outputs and gradients."""
     torch.manual_seed(4)
@@ -159,7 +236,7 @@ def test_dropout_between_layers_is_the_torch_layers_with_the_same_seed(training)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru"])
-def test_the_fast_layer_is_still_the_torch_layer(cell) -> None:
+def test_the_fast_layer_is_still_the_torch_layer(loops, cell) -> None:
     """Its class name, parameters and hooks are the torch layer's (the shapes table and
     checkpoints rely on them); features instead of token ids give what the torch layer does."""
     torch.manual_seed(5)
@@ -183,7 +260,7 @@ def test_the_fast_layer_is_still_the_torch_layer(cell) -> None:
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru"])
-def test_the_model_and_generation_equal_the_torch_layer_path(cell, monkeypatch) -> None:
+def test_the_model_and_generation_equal_the_torch_layer_path(loops, cell, monkeypatch) -> None:
     torch.manual_seed(4)
     net = language_model(cell, "concise", 28, 32)
     X = torch.randint(0, 28, (4, 6))
@@ -209,7 +286,8 @@ class _Vocab:
 
 
 @pytest.mark.timeout(60)
-def test_the_rnn_experiment_learns_as_with_the_torch_layer(time_machine, monkeypatch) -> None:
+def test_the_rnn_experiment_learns_as_with_the_torch_layer(loops, time_machine,
+                                                           monkeypatch) -> None:
     """A few epochs of the tiny rnn experiment: the perplexity drops, and follows the torch
     layer's run with the same seed (float32 sums in another order: close, not equal)."""
     tiny = {"epochs": "6", "max_tokens": "3000", "batch_size": "8", "num_steps": "10",

@@ -15,7 +15,11 @@ parameters (``weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``, 
 * the backward loop carries only the state's gradient back through time; the gradients of
   ``W_hh`` and the biases, sums over all steps, are then one product and one sum;
 * tanh is computed as 2σ(2a) − 1, the same function: torch's CPU sigmoid is several times
-  faster than its tanh.
+  faster than its tanh;
+* where built (lab/models/native.py), the time loops are rnn_loops.cpp's, compiled for the
+  machine: each step is its matrix product and then one pass over its elements, where the
+  Python loops below make four or five torch calls (about 10% of a step on the book's shapes).
+  The same arithmetic, float32 only; float64 (the gradient checks) takes the Python loops.
 
 ``RNN`` and ``GRU`` are ``nn.RNN`` and ``nn.GRU`` that also take token ids and use ``forward``
 where ``supports`` says it applies (CPU, one direction, tanh RNN or GRU, time-major, no
@@ -30,6 +34,8 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
+
+from lab.models import native
 
 MODES = ("RNN_TANH", "GRU")
 
@@ -90,6 +96,11 @@ def forward(layer: nn.RNNBase, x: torch.Tensor,
     return x, torch.stack(finals)
 
 
+def _compiled(x: torch.Tensor):
+    """rnn_loops.cpp's module where it is built and takes ``x`` (float32), else None."""
+    return native.loops() if x.dtype == torch.float32 else None
+
+
 def _pick(g: torch.Tensor, ids: torch.Tensor | None,
           out: torch.Tensor | None = None) -> torch.Tensor:
     """``g`` [steps, batch, k] itself; with token ids, the rows of the table ``g`` [vocab, k]
@@ -123,8 +134,7 @@ def _tanh_(a: torch.Tensor, minus_one: torch.Tensor) -> torch.Tensor:
 class _RNNTanh(torch.autograd.Function):
     """``h_t = tanh(g_t + h_{t-1} W_hh^T)`` for all t, with ``g`` the input projection plus
     both biases [steps, batch, hidden] (or its table, see ``_pick``); returns every ``h_t``.
-    The loops take each step's views from ``unbind`` (one call) rather than by indexing (one
-    call per view and step)."""
+    The time loops are rnn_loops.cpp's where built (lab/models/native.py), else below."""
 
     @staticmethod
     def forward(ctx, g: torch.Tensor, ids: torch.Tensor | None, h0: torch.Tensor,
@@ -134,9 +144,7 @@ class _RNNTanh(torch.autograd.Function):
         Hx = g.new_empty(len(g if ids is None else ids) + 1, *h0.shape)
         Hx[0] = h0
         _pick(g * 2, ids, out=Hx[1:])
-        w, minus_one, Hs = w_hh.t(), g.new_tensor(-1.0), Hx.unbind(0)
-        for t in range(len(Hx) - 1):
-            _tanh_(Hs[t + 1].addmm_(Hs[t], w, alpha=2), minus_one)
+        (loops.rnn_tanh_forward if (loops := _compiled(Hx)) else _rnn_steps)(Hx, w_hh)
         ctx.save_for_backward(w_hh)
         ctx.Hx, ctx.ids, ctx.rows = Hx, ids, len(g)
         return Hx[1:]
@@ -145,23 +153,38 @@ class _RNNTanh(torch.autograd.Function):
     @once_differentiable  # in-place arithmetic on saved buffers: no second derivative
     def backward(ctx, dH: torch.Tensor):
         (w_hh,), Hx = ctx.saved_tensors, ctx.Hx
-        H = Hx[1:]
-        dZ = torch.addcmul(H.new_ones(()), H, H, value=-1)  # tanh' = 1 − h²; times dL/dh_t
-        dZs, dHs = dZ.unbind(0), dH.unbind(0)
-        carry = dHs[-1]  # dL/dh_t: from the output at t and from step t + 1
-        for t in range(len(H) - 1, 0, -1):
-            carry = torch.addmm(dHs[t - 1], dZs[t].mul_(carry), w_hh)
-        dZs[0].mul_(carry)
-        flat = dZ.view(-1, w_hh.shape[0])
-        dw_hh = flat.t() @ Hx[:-1].reshape(-1, w_hh.shape[1])  # Σ_t dz_t^T h_{t-1}
-        return _unpick(dZ, ctx.ids, ctx.rows), None, dZs[0] @ w_hh, dw_hh
+        back = loops.rnn_tanh_backward if (loops := _compiled(Hx)) else _rnn_steps_back
+        dZ, dh0 = back(Hx, dH, w_hh, ctx.needs_input_grad[2])
+        dw_hh = dZ.view(-1, w_hh.shape[0]).t() @ Hx[:-1].reshape(-1, w_hh.shape[1])
+        return _unpick(dZ, ctx.ids, ctx.rows), None, dh0, dw_hh  # dw: Σ_t dz_t^T h_{t-1}
+
+
+def _rnn_steps(Hx: torch.Tensor, w_hh: torch.Tensor) -> None:
+    """rnn_tanh_forward's loop. Each step's views come from ``unbind`` (one call) rather than
+    by indexing (one call per view and step)."""
+    w, minus_one, Hs = w_hh.t(), Hx.new_tensor(-1.0), Hx.unbind(0)
+    for t in range(len(Hx) - 1):
+        _tanh_(Hs[t + 1].addmm_(Hs[t], w, alpha=2), minus_one)
+
+
+def _rnn_steps_back(Hx: torch.Tensor, dH: torch.Tensor, w_hh: torch.Tensor,
+                    need_h0: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """rnn_tanh_backward's loop: dL/dz_t for all t, and dL/dh_0 if asked for."""
+    H = Hx[1:]
+    dZ = torch.addcmul(H.new_ones(()), H, H, value=-1)  # tanh' = 1 − h²; times dL/dh_t
+    dZs, dHs = dZ.unbind(0), dH.unbind(0)
+    carry = dHs[-1]  # dL/dh_t: from the output at t and from step t + 1
+    for t in range(len(H) - 1, 0, -1):
+        carry = torch.addmm(dHs[t - 1], dZs[t].mul_(carry), w_hh)
+    dZs[0].mul_(carry)
+    return dZ, dZs[0] @ w_hh if need_h0 else None
 
 
 class _GRU(torch.autograd.Function):
     """PyTorch's GRU (gates in the order r, z, n): ``r, z = σ(g_rz + h W_hrz^T + b_hrz)``,
     ``n = tanh(g_n + r ⊙ (h W_hn^T + b_hn))``, ``h' = (1 − z) ⊙ n + z ⊙ h``, with ``g`` the
     input projection plus ``b_ih`` [steps, batch, 3·hidden] (or its table, see ``_pick``);
-    returns every ``h_t``."""
+    returns every ``h_t``. The time loops are rnn_loops.cpp's where built, else below."""
 
     @staticmethod
     def forward(ctx, g: torch.Tensor, ids: torch.Tensor | None, h0: torch.Tensor,
@@ -169,20 +192,13 @@ class _GRU(torch.autograd.Function):
         n_h = w_hh.shape[1]
         # Each step adds h W_hh^T to its GH_t in place, whose columns become r and z (from
         # their pre-activations, g + b_hh + h W_h·^T) and h W_hn^T + b_hn, kept for backward;
-        # and to its N_t, 2 g_n at first, 2 r ⊙ (h W_hn^T + b_hn): n = tanh(a) is 2σ(2a) − 1.
+        # and turns its N_t, 2 g_n at first, into n = tanh(g_n + r ⊙ (h W_hn^T + b_hn)).
         b_n = b_hh[2 * n_h:].expand(*g.shape[:-1], n_h)
         GH = _pick(torch.cat((g[..., :2 * n_h] + b_hh[:2 * n_h], b_n), dim=-1), ids)
         N = _pick(g[..., 2 * n_h:] * 2, ids)
         Hx = g.new_empty(len(N) + 1, *h0.shape)  # h0, h_1, …, h_T, as _RNNTanh's
         Hx[0] = h0
-        w, minus_one = w_hh.t(), g.new_tensor(-1.0)
-        GHs, RZs, Rs, Zs, GHns, Ns, Hs = (
-            x.unbind(0) for x in (GH, GH[..., :2 * n_h], *_gates(GH, n_h), N, Hx))
-        for t in range(len(N)):
-            GHs[t].addmm_(Hs[t], w)
-            RZs[t].sigmoid_()
-            n = _tanh_(Ns[t].addcmul_(Rs[t], GHns[t], value=2), minus_one)
-            torch.lerp(n, Hs[t], Zs[t], out=Hs[t + 1])  # (1 − z) ⊙ n + z ⊙ h
+        (loops.gru_forward if (loops := _compiled(Hx)) else _gru_steps)(GH, N, Hx, w_hh)
         ctx.save_for_backward(w_hh)
         ctx.buffers, ctx.ids, ctx.rows = (Hx, GH, N), ids, len(g)
         return Hx[1:]
@@ -191,32 +207,57 @@ class _GRU(torch.autograd.Function):
     @once_differentiable  # in-place arithmetic on saved buffers: no second derivative
     def backward(ctx, dH: torch.Tensor):
         (w_hh,), (Hx, GH, N) = ctx.saved_tensors, ctx.buffers
-        steps, batch, n_h = N.shape
-        H_prev = Hx[:-1]
-        r, z, gh_n = _gates(GH, n_h)
-        # What does not depend on the incoming gradient, for all steps at once: dL/dh_t times
-        # M_t is dL/d(h W_hh^T + b_hh), gate by gate; times A_n, dL/dg_n. Written into M and
-        # dh (which the loop fills later) rather than into temporaries: fresh megabytes cost.
-        M = N.new_empty(steps, batch, 3 * n_h)
-        M_r, M_z, M_n = _gates(M, n_h)
-        dh = torch.empty_like(N)  # dL/dh_t in full: from the output at t and from step t + 1
-        torch.sub(N.new_ones(()), z, out=M_z)  # 1 − z
-        A_n = torch.addcmul(N.new_ones(()), N, N, value=-1).mul_(M_z)  # (1 − n²)(1 − z)
-        M_z.mul_(z).mul_(torch.sub(H_prev, N, out=dh))  # through z: σ' = z(1 − z)
-        torch.addcmul(r, r, r, value=-1, out=M_r).mul_(gh_n).mul_(A_n)  # through r, likewise
-        torch.mul(A_n, r, out=M_n)  # h W_hn^T + b_hn, through r ⊙ ·
-        dh[-1] = dH[-1]
-        Ms, M3s = M.unbind(0), M.view(steps, batch, 3, n_h).unbind(0)
-        dhs, dh1s, dHs, Zs = dh.unbind(0), dh.unsqueeze(2).unbind(0), dH.unbind(0), z.unbind(0)
-        for t in range(steps - 1, 0, -1):
-            M3s[t].mul_(dh1s[t])  # the three gates' gradients from dL/dh_t
-            torch.addcmul(dHs[t - 1], dhs[t], Zs[t], out=dhs[t - 1]).addmm_(Ms[t], w_hh)
-        M3s[0].mul_(dh1s[0])
-        dh0 = torch.addmm(dhs[0] * Zs[0], Ms[0], w_hh)
-        dw_hh = M.view(-1, 3 * n_h).t() @ H_prev.reshape(-1, n_h)  # Σ_t m_t^T h_{t-1}
+        n_h = N.shape[-1]
+        back = loops.gru_backward if (loops := _compiled(Hx)) else _gru_steps_back
+        M, A, dh0 = back(GH, N, Hx, dH, w_hh, ctx.needs_input_grad[2])
+        dw_hh = M.view(-1, 3 * n_h).t() @ Hx[:-1].reshape(-1, n_h)  # Σ_t m_t^T h_{t-1}
         db_hh = M.sum((0, 1))
-        torch.mul(dh, A_n, out=M_n)  # M becomes dL/dg: its r and z columns already are
+        M[..., 2 * n_h:] = A  # M becomes dL/dg: its r and z columns already are
         return _unpick(M, ctx.ids, ctx.rows), None, dh0, dw_hh, db_hh
+
+
+def _gru_steps(GH: torch.Tensor, N: torch.Tensor, Hx: torch.Tensor, w_hh: torch.Tensor) -> None:
+    """gru_forward's loop. N_t becomes 2 g_n + 2 r ⊙ (h W_hn^T + b_hn), then n: tanh(a) is
+    2σ(2a) − 1."""
+    n_h = N.shape[-1]
+    w, minus_one = w_hh.t(), N.new_tensor(-1.0)
+    GHs, RZs, Rs, Zs, GHns, Ns, Hs = (
+        x.unbind(0) for x in (GH, GH[..., :2 * n_h], *_gates(GH, n_h), N, Hx))
+    for t in range(len(N)):
+        GHs[t].addmm_(Hs[t], w)
+        RZs[t].sigmoid_()
+        n = _tanh_(Ns[t].addcmul_(Rs[t], GHns[t], value=2), minus_one)
+        torch.lerp(n, Hs[t], Zs[t], out=Hs[t + 1])  # (1 − z) ⊙ n + z ⊙ h
+
+
+def _gru_steps_back(GH: torch.Tensor, N: torch.Tensor, Hx: torch.Tensor, dH: torch.Tensor,
+                    w_hh: torch.Tensor, need_h0: bool
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """gru_backward's loop: M = dL/d(h W_hh^T + b_hh) gate by gate, A = dL/dg_n, for all
+    steps, and dL/dh_0 if asked for."""
+    steps, batch, n_h = N.shape
+    H_prev = Hx[:-1]
+    r, z, gh_n = _gates(GH, n_h)
+    # What does not depend on the incoming gradient, for all steps at once: dL/dh_t times
+    # M_t is dL/d(h W_hh^T + b_hh), gate by gate; times A_n, dL/dg_n. Written into M and
+    # dh (which the loop fills later) rather than into temporaries: fresh megabytes cost.
+    M = N.new_empty(steps, batch, 3 * n_h)
+    M_r, M_z, M_n = _gates(M, n_h)
+    dh = torch.empty_like(N)  # dL/dh_t in full: from the output at t and from step t + 1
+    torch.sub(N.new_ones(()), z, out=M_z)  # 1 − z
+    A_n = torch.addcmul(N.new_ones(()), N, N, value=-1).mul_(M_z)  # (1 − n²)(1 − z)
+    M_z.mul_(z).mul_(torch.sub(H_prev, N, out=dh))  # through z: σ' = z(1 − z)
+    torch.addcmul(r, r, r, value=-1, out=M_r).mul_(gh_n).mul_(A_n)  # through r, likewise
+    torch.mul(A_n, r, out=M_n)  # h W_hn^T + b_hn, through r ⊙ ·
+    dh[-1] = dH[-1]
+    Ms, M3s = M.unbind(0), M.view(steps, batch, 3, n_h).unbind(0)
+    dhs, dh1s, dHs, Zs = dh.unbind(0), dh.unsqueeze(2).unbind(0), dH.unbind(0), z.unbind(0)
+    for t in range(steps - 1, 0, -1):
+        M3s[t].mul_(dh1s[t])  # the three gates' gradients from dL/dh_t
+        torch.addcmul(dHs[t - 1], dhs[t], Zs[t], out=dhs[t - 1]).addmm_(Ms[t], w_hh)
+    M3s[0].mul_(dh1s[0])
+    dh0 = torch.addmm(dhs[0] * Zs[0], Ms[0], w_hh) if need_h0 else None
+    return M, dh.mul_(A_n), dh0
 
 
 def _gates(X: torch.Tensor, n_h: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -1,0 +1,108 @@
+"""The compiled time loops of the CPU recurrent layers (rnn_loops.cpp), built once per machine.
+
+``loops()`` is the built module, or None: nothing is compiled while a run waits. ``build()``
+compiles it (about 30 s, with the C++ compiler torch extensions use); ``make lab`` and ``make test``
+run it as part of their setup, and ``python -m lab.models.native`` runs it by hand. A build is
+for one source, torch, Python and CPU (``-march=native``): each has its own folder under
+``paths.kernels_cache()``, so a home shared between machines never loads another CPU's code.
+Without a build, lab/models/fused_rnn.py runs the same loops in Python, a little slower.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import platform
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+from lab import paths
+
+SOURCE = Path(__file__).with_name("rnn_loops.cpp")
+# -fno-trapping-math lets the compiler vectorize exp_approx (its floor and clamps); it changes no
+# result (nothing here enables floating-point traps).
+CFLAGS = ["-O3", "-march=native", "-fno-trapping-math", "-fopenmp-simd"]
+
+
+def _cpu_flags() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return line
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def name() -> str:
+    """The module's name: what it is built from and for."""
+    key = "\n".join([SOURCE.read_text(), torch.__version__, sys.version, platform.machine(),
+                     _cpu_flags(), " ".join(CFLAGS)])
+    return "rnn_loops_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _folder() -> Path:
+    return paths.kernels_cache() / name()
+
+
+def _library() -> Path:
+    return _folder() / f"{name()}.so"
+
+
+@functools.cache
+def loops() -> ModuleType | None:
+    """The compiled loops if this machine has built them; None otherwise."""
+    if sys.platform != "linux" or not _library().is_file():
+        return None
+    spec = importlib.util.spec_from_file_location(name(), _library())
+    if spec is None or spec.loader is None:
+        return None
+    try:
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except ImportError:  # a damaged or foreign build: the Python loops do the same
+        return None
+    return module
+
+
+def build(verbose: bool = False) -> Path:
+    """Compile the loops for this machine (nothing to do if built); the library's path."""
+    from torch.utils import cpp_extension  # imports setuptools: only when building
+
+    folder = _folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    cpp_extension.load(name(), [str(SOURCE)], extra_cflags=CFLAGS, build_directory=str(folder),
+                       verbose=verbose)
+    loops.cache_clear()
+    return _library()
+
+
+def status() -> str:
+    """One line for ``d2l-lab devices``."""
+    if loops() is not None:
+        return "RNN/GRU loops: compiled for this CPU"
+    return "RNN/GRU loops: Python (`python -m lab.models.native` compiles them: 30 s)"
+
+
+def main() -> int:
+    if sys.platform != "linux":
+        print("compiled RNN loops: built on Linux only; the Python ones run here")
+        return 0
+    started = time.perf_counter()
+    try:
+        library = build()
+    except (OSError, RuntimeError, ImportError) as err:  # no compiler, no headers
+        print(f"compiled RNN loops: not built ({str(err).strip().splitlines()[-1]}); "
+              "the Python ones run", file=sys.stderr)
+        return 1
+    print(f"compiled RNN loops: {library} ({time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
