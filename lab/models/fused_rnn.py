@@ -101,6 +101,15 @@ def _compiled(x: torch.Tensor):
     return native.loops() if x.dtype == torch.float32 else None
 
 
+def _as_rows(g: torch.Tensor, ids: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """What rnn_loops.cpp takes: ``g`` as rows [R, k], and the row each (step, sequence)
+    takes [steps, batch]: the table and the ids themselves, or one row each."""
+    if ids is not None:
+        return g, ids.contiguous()
+    steps, batch = g.shape[:2]
+    return g.reshape(steps * batch, -1), torch.arange(steps * batch).view(steps, batch)
+
+
 def _pick(g: torch.Tensor, ids: torch.Tensor | None,
           out: torch.Tensor | None = None) -> torch.Tensor:
     """``g`` [steps, batch, k] itself; with token ids, the rows of the table ``g`` [vocab, k]
@@ -134,42 +143,50 @@ def _tanh_(a: torch.Tensor, minus_one: torch.Tensor) -> torch.Tensor:
 class _RNNTanh(torch.autograd.Function):
     """``h_t = tanh(g_t + h_{t-1} W_hh^T)`` for all t, with ``g`` the input projection plus
     both biases [steps, batch, hidden] (or its table, see ``_pick``); returns every ``h_t``.
-    The time loops are rnn_loops.cpp's where built (lab/models/native.py), else below."""
+    rnn_loops.cpp's where built (lab/models/native.py), else the loops below."""
 
     @staticmethod
     def forward(ctx, g: torch.Tensor, ids: torch.Tensor | None, h0: torch.Tensor,
                 w_hh: torch.Tensor) -> torch.Tensor:
-        # h0, h_1, …, h_T in one buffer: the backward pass reads h_{t-1} for all t as one
-        # matrix. Each h_t starts as 2 g_t: the step adds 2 h W^T, then takes tanh(·/2).
-        Hx = g.new_empty(len(g if ids is None else ids) + 1, *h0.shape)
-        Hx[0] = h0
-        _pick(g * 2, ids, out=Hx[1:])
-        (loops.rnn_tanh_forward if (loops := _compiled(Hx)) else _rnn_steps)(Hx, w_hh)
+        ctx.compiled = _compiled(g)
+        if ctx.compiled:
+            table, ctx.rows = _as_rows(g, ids)
+            Hx = ctx.compiled.rnn_tanh_forward(table, ctx.rows, h0, w_hh)
+        else:
+            # h0, h_1, …, h_T in one buffer: the backward pass reads h_{t-1} for all t as one
+            # matrix. Each h_t starts as 2 g_t: the step adds 2 h W^T, then takes tanh(·/2).
+            Hx = g.new_empty(len(g if ids is None else ids) + 1, *h0.shape)
+            Hx[0] = h0
+            _pick(g * 2, ids, out=Hx[1:])
+            _rnn_steps(Hx, w_hh)
         ctx.save_for_backward(w_hh)
-        ctx.Hx, ctx.ids, ctx.rows = Hx, ids, len(g)
+        ctx.Hx, ctx.ids, ctx.g_shape = Hx, ids, g.shape
         return Hx[1:]
 
     @staticmethod
     @once_differentiable  # in-place arithmetic on saved buffers: no second derivative
     def backward(ctx, dH: torch.Tensor):
-        (w_hh,), Hx = ctx.saved_tensors, ctx.Hx
-        back = loops.rnn_tanh_backward if (loops := _compiled(Hx)) else _rnn_steps_back
-        dZ, dh0 = back(Hx, dH, w_hh, ctx.needs_input_grad[2])
-        dw_hh = dZ.view(-1, w_hh.shape[0]).t() @ Hx[:-1].reshape(-1, w_hh.shape[1])
-        return _unpick(dZ, ctx.ids, ctx.rows), None, dh0, dw_hh  # dw: Σ_t dz_t^T h_{t-1}
+        (w_hh,), Hx, need_h0 = ctx.saved_tensors, ctx.Hx, ctx.needs_input_grad[2]
+        if ctx.compiled:
+            dg, dw_hh, dh0 = ctx.compiled.rnn_tanh_backward(
+                Hx, dH, ctx.rows, ctx.g_shape.numel() // ctx.g_shape[-1], w_hh, need_h0)
+            return dg.view(ctx.g_shape), None, dh0, dw_hh
+        dZ, dw_hh, dh0 = _rnn_steps_back(Hx, dH, w_hh, need_h0)
+        return _unpick(dZ, ctx.ids, ctx.g_shape[0]), None, dh0, dw_hh
 
 
 def _rnn_steps(Hx: torch.Tensor, w_hh: torch.Tensor) -> None:
-    """rnn_tanh_forward's loop. Each step's views come from ``unbind`` (one call) rather than
-    by indexing (one call per view and step)."""
+    """The forward loop. Each step's views come from ``unbind`` (one call) rather than by
+    indexing (one call per view and step)."""
     w, minus_one, Hs = w_hh.t(), Hx.new_tensor(-1.0), Hx.unbind(0)
     for t in range(len(Hx) - 1):
         _tanh_(Hs[t + 1].addmm_(Hs[t], w, alpha=2), minus_one)
 
 
 def _rnn_steps_back(Hx: torch.Tensor, dH: torch.Tensor, w_hh: torch.Tensor,
-                    need_h0: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """rnn_tanh_backward's loop: dL/dz_t for all t, and dL/dh_0 if asked for."""
+                    need_h0: bool) -> tuple[torch.Tensor, ...]:
+    """The backward loop: dL/dz_t for all t (= dL/dg_t), dL/dW_hh, and dL/dh_0 if asked
+    for."""
     H = Hx[1:]
     dZ = torch.addcmul(H.new_ones(()), H, H, value=-1)  # tanh' = 1 − h²; times dL/dh_t
     dZs, dHs = dZ.unbind(0), dH.unbind(0)
@@ -177,49 +194,53 @@ def _rnn_steps_back(Hx: torch.Tensor, dH: torch.Tensor, w_hh: torch.Tensor,
     for t in range(len(H) - 1, 0, -1):
         carry = torch.addmm(dHs[t - 1], dZs[t].mul_(carry), w_hh)
     dZs[0].mul_(carry)
-    return dZ, dZs[0] @ w_hh if need_h0 else None
+    dw_hh = dZ.view(-1, w_hh.shape[0]).t() @ Hx[:-1].reshape(-1, w_hh.shape[1])
+    return dZ, dw_hh, dZs[0] @ w_hh if need_h0 else None  # dw: Σ_t dz_t^T h_{t-1}
 
 
 class _GRU(torch.autograd.Function):
     """PyTorch's GRU (gates in the order r, z, n): ``r, z = σ(g_rz + h W_hrz^T + b_hrz)``,
     ``n = tanh(g_n + r ⊙ (h W_hn^T + b_hn))``, ``h' = (1 − z) ⊙ n + z ⊙ h``, with ``g`` the
     input projection plus ``b_ih`` [steps, batch, 3·hidden] (or its table, see ``_pick``);
-    returns every ``h_t``. The time loops are rnn_loops.cpp's where built, else below."""
+    returns every ``h_t``. rnn_loops.cpp's where built, else the loops below."""
 
     @staticmethod
     def forward(ctx, g: torch.Tensor, ids: torch.Tensor | None, h0: torch.Tensor,
                 w_hh: torch.Tensor, b_hh: torch.Tensor) -> torch.Tensor:
-        n_h = w_hh.shape[1]
-        # Each step adds h W_hh^T to its GH_t in place, whose columns become r and z (from
-        # their pre-activations, g + b_hh + h W_h·^T) and h W_hn^T + b_hn, kept for backward;
-        # and turns its N_t, 2 g_n at first, into n = tanh(g_n + r ⊙ (h W_hn^T + b_hn)).
-        b_n = b_hh[2 * n_h:].expand(*g.shape[:-1], n_h)
-        GH = _pick(torch.cat((g[..., :2 * n_h] + b_hh[:2 * n_h], b_n), dim=-1), ids)
-        N = _pick(g[..., 2 * n_h:] * 2, ids)
-        Hx = g.new_empty(len(N) + 1, *h0.shape)  # h0, h_1, …, h_T, as _RNNTanh's
-        Hx[0] = h0
-        (loops.gru_forward if (loops := _compiled(Hx)) else _gru_steps)(GH, N, Hx, w_hh)
+        ctx.compiled = _compiled(g)
+        if ctx.compiled:
+            table, ctx.rows = _as_rows(g, ids)
+            Hx, GH, N = ctx.compiled.gru_forward(table, ctx.rows, h0, w_hh, b_hh)
+        else:
+            Hx, GH, N = _gru_steps(g, ids, h0, w_hh, b_hh)
         ctx.save_for_backward(w_hh)
-        ctx.buffers, ctx.ids, ctx.rows = (Hx, GH, N), ids, len(g)
+        ctx.buffers, ctx.ids, ctx.g_shape = (Hx, GH, N), ids, g.shape
         return Hx[1:]
 
     @staticmethod
     @once_differentiable  # in-place arithmetic on saved buffers: no second derivative
     def backward(ctx, dH: torch.Tensor):
-        (w_hh,), (Hx, GH, N) = ctx.saved_tensors, ctx.buffers
-        n_h = N.shape[-1]
-        back = loops.gru_backward if (loops := _compiled(Hx)) else _gru_steps_back
-        M, A, dh0 = back(GH, N, Hx, dH, w_hh, ctx.needs_input_grad[2])
-        dw_hh = M.view(-1, 3 * n_h).t() @ Hx[:-1].reshape(-1, n_h)  # Σ_t m_t^T h_{t-1}
-        db_hh = M.sum((0, 1))
-        M[..., 2 * n_h:] = A  # M becomes dL/dg: its r and z columns already are
-        return _unpick(M, ctx.ids, ctx.rows), None, dh0, dw_hh, db_hh
+        (w_hh,), (Hx, GH, N), need_h0 = ctx.saved_tensors, ctx.buffers, ctx.needs_input_grad[2]
+        if ctx.compiled:
+            dg, dw_hh, db_hh, dh0 = ctx.compiled.gru_backward(
+                GH, N, Hx, dH, ctx.rows, ctx.g_shape.numel() // ctx.g_shape[-1], w_hh, need_h0)
+            return dg.view(ctx.g_shape), None, dh0, dw_hh, db_hh
+        dg, dw_hh, db_hh, dh0 = _gru_steps_back(GH, N, Hx, dH, w_hh, need_h0)
+        return _unpick(dg, ctx.ids, ctx.g_shape[0]), None, dh0, dw_hh, db_hh
 
 
-def _gru_steps(GH: torch.Tensor, N: torch.Tensor, Hx: torch.Tensor, w_hh: torch.Tensor) -> None:
-    """gru_forward's loop. N_t becomes 2 g_n + 2 r ⊙ (h W_hn^T + b_hn), then n: tanh(a) is
-    2σ(2a) − 1."""
-    n_h = N.shape[-1]
+def _gru_steps(g: torch.Tensor, ids: torch.Tensor | None, h0: torch.Tensor, w_hh: torch.Tensor,
+               b_hh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The forward loop: h_0, …, h_T, and for backward GH (r, z and h W_hn^T + b_hn) and N
+    (n). Each step adds h W_hh^T to its GH_t in place, whose columns become r and z (from
+    their pre-activations, g + b_hh + h W_h·^T) and h W_hn^T + b_hn; and turns its N_t,
+    2 g_n at first, into 2 g_n + 2 r ⊙ (h W_hn^T + b_hn), then n: tanh(a) is 2σ(2a) − 1."""
+    n_h = w_hh.shape[1]
+    b_n = b_hh[2 * n_h:].expand(*g.shape[:-1], n_h)
+    GH = _pick(torch.cat((g[..., :2 * n_h] + b_hh[:2 * n_h], b_n), dim=-1), ids)
+    N = _pick(g[..., 2 * n_h:] * 2, ids)
+    Hx = g.new_empty(len(N) + 1, *h0.shape)  # h0, h_1, …, h_T, as _RNNTanh's
+    Hx[0] = h0
     w, minus_one = w_hh.t(), N.new_tensor(-1.0)
     GHs, RZs, Rs, Zs, GHns, Ns, Hs = (
         x.unbind(0) for x in (GH, GH[..., :2 * n_h], *_gates(GH, n_h), N, Hx))
@@ -228,13 +249,13 @@ def _gru_steps(GH: torch.Tensor, N: torch.Tensor, Hx: torch.Tensor, w_hh: torch.
         RZs[t].sigmoid_()
         n = _tanh_(Ns[t].addcmul_(Rs[t], GHns[t], value=2), minus_one)
         torch.lerp(n, Hs[t], Zs[t], out=Hs[t + 1])  # (1 − z) ⊙ n + z ⊙ h
+    return Hx, GH, N
 
 
 def _gru_steps_back(GH: torch.Tensor, N: torch.Tensor, Hx: torch.Tensor, dH: torch.Tensor,
-                    w_hh: torch.Tensor, need_h0: bool
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """gru_backward's loop: M = dL/d(h W_hh^T + b_hh) gate by gate, A = dL/dg_n, for all
-    steps, and dL/dh_0 if asked for."""
+                    w_hh: torch.Tensor, need_h0: bool) -> tuple[torch.Tensor, ...]:
+    """The backward loop: dL/dg [steps, batch, 3·hidden], dL/dW_hh, dL/db_hh, and dL/dh_0 if
+    asked for."""
     steps, batch, n_h = N.shape
     H_prev = Hx[:-1]
     r, z, gh_n = _gates(GH, n_h)
@@ -257,7 +278,10 @@ def _gru_steps_back(GH: torch.Tensor, N: torch.Tensor, Hx: torch.Tensor, dH: tor
         torch.addcmul(dHs[t - 1], dhs[t], Zs[t], out=dhs[t - 1]).addmm_(Ms[t], w_hh)
     M3s[0].mul_(dh1s[0])
     dh0 = torch.addmm(dhs[0] * Zs[0], Ms[0], w_hh) if need_h0 else None
-    return M, dh.mul_(A_n), dh0
+    dw_hh = M.view(-1, 3 * n_h).t() @ H_prev.reshape(-1, n_h)  # Σ_t m_t^T h_{t-1}
+    db_hh = M.sum((0, 1))
+    torch.mul(dh, A_n, out=M_n)  # M becomes dL/dg: its r and z columns already are
+    return M, dw_hh, db_hh, dh0
 
 
 def _gates(X: torch.Tensor, n_h: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
