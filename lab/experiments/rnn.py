@@ -173,8 +173,8 @@ BI_RNN = _lm(
 )
 
 # The quick presets, measured with the book's seed 0 on 2 CPU cores (wall time of the training;
-# the floor each reaches): rnn 200 epochs, 15 s, perplexity 1.61; rnn-scratch 300 epochs, 54 s,
-# 1.29; gru 300 epochs concise, 59 s, 1.14; lstm 300 epochs concise, 42 s, 1.38 (the scratch gated
+# the floor each reaches): rnn 200 epochs, 12 s, perplexity 1.60; rnn-scratch 300 epochs, 54 s,
+# 1.29; gru 300 epochs concise, 35 s, 1.13; lstm 300 epochs concise, 42 s, 1.38 (the scratch gated
 # cells start slower: 3.0 and 4.4 after 300 epochs); deep-rnn 200 epochs, 67 s, 1.97; bi-rnn 80
 # epochs, 60 s, 1.41 with the book's nonsense samples. Each writes words by its last epoch.
 EXPERIMENTS = (RNN_SCRATCH, RNN_CONCISE, GRU, LSTM, DEEP_RNN, BI_RNN)
