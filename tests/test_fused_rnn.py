@@ -311,3 +311,19 @@ def test_the_rnn_experiment_learns_as_with_the_torch_layer(loops, time_machine,
     assert fused[-1] < 0.8 * fused[0]
     for ours, theirs in zip(fused, reference, strict=True):
         assert ours == pytest.approx(theirs, rel=1e-3)
+
+
+@pytest.mark.timeout(60)
+def test_a_failed_build_says_so_and_leaves_the_python_loops(tmp_path, monkeypatch, capsys):
+    """No compiler (CXX points nowhere): ``python -m lab.models.native`` exits 1 saying it was
+    not built, and the loops stay Python."""
+    monkeypatch.setenv("D2L_LAB_KERNELS", str(tmp_path))
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    native.loops.cache_clear()
+    try:
+        assert native.main() == 1
+        assert "compiled RNN loops: not built" in capsys.readouterr().err
+        assert native.loops() is None
+    finally:
+        monkeypatch.undo()
+        native.loops.cache_clear()

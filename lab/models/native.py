@@ -1,11 +1,11 @@
 """The compiled time loops of the CPU recurrent layers (rnn_loops.cpp), built once per machine.
 
 ``loops()`` is the built module, or None: nothing is compiled while a run waits. ``build()``
-compiles it (about 30 s, with the C++ compiler torch extensions use); ``make lab`` and ``make test``
-run it as part of their setup, and ``python -m lab.models.native`` runs it by hand. A build is
-for one source, torch, Python and CPU (``-march=native``): each has its own folder under
-``paths.kernels_cache()``, so a home shared between machines never loads another CPU's code.
-Without a build, lab/models/fused_rnn.py runs the same loops in Python, a little slower.
+compiles it (about 30 s, with the C++ compiler torch extensions use, and ninja); ``make lab``
+and ``make test`` run it as part of their setup, ``python -m lab.models.native`` by hand. A
+build is for one source, torch, Python and CPU (``-march=native``): each has its own folder
+under ``paths.kernels_cache()``, so a home shared between machines never loads another CPU's
+code. Without a build, lab/models/fused_rnn.py runs the same loops in Python, a little slower.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import os
 import platform
 import sys
 import time
@@ -76,6 +77,11 @@ def build(verbose: bool = False) -> Path:
 
     folder = _folder()
     folder.mkdir(parents=True, exist_ok=True)
+    # torch builds with ninja from PATH; the one pip installed beside this Python (a
+    # dependency) is there only in an activated environment, and make does not activate it.
+    scripts = str(Path(sys.executable).parent)
+    if scripts not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join(filter(None, (scripts, os.environ.get("PATH"))))
     cpp_extension.load(name(), [str(SOURCE)], extra_cflags=CFLAGS, build_directory=str(folder),
                        verbose=verbose)
     loops.cache_clear()
