@@ -88,7 +88,9 @@ def test_diverged_run_exits_1() -> None:
 
 
 def test_devices_and_data_list() -> None:
-    assert invoke("devices").stdout.startswith("cpu")
+    devices = invoke("devices").stdout
+    assert devices.startswith("cpu")
+    assert "RNN/GRU loops: " in devices.splitlines()[1]  # compiled here, or how to compile them
     data = invoke("data", "list")
     assert data.exit_code == 0 and "fashion-mnist" in data.stdout
 

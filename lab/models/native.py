@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import logging
 import os
 import platform
 import sys
@@ -73,6 +74,8 @@ def loops() -> ModuleType | None:
 
 def build(verbose: bool = False) -> Path:
     """Compile the loops for this machine (nothing to do if built); the library's path."""
+    # On importing, torch warns that a CPU machine has no CUDA runtime: true, and beside the point.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     from torch.utils import cpp_extension  # imports setuptools: only when building
 
     folder = _folder()
