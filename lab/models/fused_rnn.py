@@ -151,6 +151,7 @@ class _RNNTanh(torch.autograd.Function):
         ctx.compiled = _compiled(g)
         if ctx.compiled:
             table, ctx.rows = _as_rows(g, ids)
+            ctx.table_rows = len(table)
             Hx = ctx.compiled.rnn_tanh_forward(table, ctx.rows, h0, w_hh)
         else:
             # h0, h_1, …, h_T in one buffer: the backward pass reads h_{t-1} for all t as one
@@ -168,8 +169,8 @@ class _RNNTanh(torch.autograd.Function):
     def backward(ctx, dH: torch.Tensor):
         (w_hh,), Hx, need_h0 = ctx.saved_tensors, ctx.Hx, ctx.needs_input_grad[2]
         if ctx.compiled:
-            dg, dw_hh, dh0 = ctx.compiled.rnn_tanh_backward(
-                Hx, dH, ctx.rows, ctx.g_shape.numel() // ctx.g_shape[-1], w_hh, need_h0)
+            dg, dw_hh, dh0 = ctx.compiled.rnn_tanh_backward(Hx, dH, ctx.rows, ctx.table_rows,
+                                                            w_hh, need_h0)
             return dg.view(ctx.g_shape), None, dh0, dw_hh
         dZ, dw_hh, dh0 = _rnn_steps_back(Hx, dH, w_hh, need_h0)
         return _unpick(dZ, ctx.ids, ctx.g_shape[0]), None, dh0, dw_hh
@@ -210,6 +211,7 @@ class _GRU(torch.autograd.Function):
         ctx.compiled = _compiled(g)
         if ctx.compiled:
             table, ctx.rows = _as_rows(g, ids)
+            ctx.table_rows = len(table)
             Hx, GH, N = ctx.compiled.gru_forward(table, ctx.rows, h0, w_hh, b_hh)
         else:
             Hx, GH, N = _gru_steps(g, ids, h0, w_hh, b_hh)
@@ -222,8 +224,8 @@ class _GRU(torch.autograd.Function):
     def backward(ctx, dH: torch.Tensor):
         (w_hh,), (Hx, GH, N), need_h0 = ctx.saved_tensors, ctx.buffers, ctx.needs_input_grad[2]
         if ctx.compiled:
-            dg, dw_hh, db_hh, dh0 = ctx.compiled.gru_backward(
-                GH, N, Hx, dH, ctx.rows, ctx.g_shape.numel() // ctx.g_shape[-1], w_hh, need_h0)
+            dg, dw_hh, db_hh, dh0 = ctx.compiled.gru_backward(GH, N, Hx, dH, ctx.rows,
+                                                              ctx.table_rows, w_hh, need_h0)
             return dg.view(ctx.g_shape), None, dh0, dw_hh, db_hh
         dg, dw_hh, db_hh, dh0 = _gru_steps_back(GH, N, Hx, dH, w_hh, need_h0)
         return _unpick(dg, ctx.ids, ctx.g_shape[0]), None, dh0, dw_hh, db_hh
