@@ -195,8 +195,9 @@ def _rnn_steps_back(Hx: torch.Tensor, dH: torch.Tensor, w_hh: torch.Tensor,
     for t in range(len(H) - 1, 0, -1):
         carry = torch.addmm(dHs[t - 1], dZs[t].mul_(carry), w_hh)
     dZs[0].mul_(carry)
-    dw_hh = dZ.view(-1, w_hh.shape[0]).t() @ Hx[:-1].reshape(-1, w_hh.shape[1])
-    return dZ, dw_hh, dZs[0] @ w_hh if need_h0 else None  # dw: Σ_t dz_t^T h_{t-1}
+    n_h = w_hh.shape[1]
+    dw_hh = dZ.view(-1, n_h).t() @ Hx[:-1].reshape(-1, n_h)  # Σ_t dz_t^T h_{t-1}
+    return dZ, dw_hh, dZs[0] @ w_hh if need_h0 else None
 
 
 class _GRU(torch.autograd.Function):

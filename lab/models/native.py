@@ -31,6 +31,7 @@ SOURCE = Path(__file__).with_name("rnn_loops.cpp")
 CFLAGS = ["-O3", "-march=native", "-fno-trapping-math", "-fopenmp-simd"]
 
 
+@functools.cache  # the CPU does not change under a process; /proc/cpuinfo is read once
 def _cpu_flags() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
