@@ -237,11 +237,15 @@ def start_long_run(app: PtyApp) -> None:
 
 
 def stop_run(app: PtyApp) -> None:
-    """ctrl+x, and wait for the run to say it stopped and the screen to settle."""
+    """ctrl+x, and wait for the run to say it stopped and the screen to settle: quiet for longer
+    than the plot may wait before drawing the last data (a rebuild at most every DATA_REDRAW s,
+    looked for every RESIZE_CHECK s)."""
+    from tui.widgets.plot import DATA_REDRAW, RESIZE_CHECK
+
     mark = len(app.output)
     app.press("ctrl+x")
     app.wait_for(b"stopped", 10, start=mark, what="the run to stop")
-    app.settle(0.5)
+    app.settle(DATA_REDRAW + RESIZE_CHECK + 0.25, most=5.0)
 
 
 def tab_switch_latencies(app: PtyApp, presses: int) -> list[float]:
