@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.widgets import RichLog
 
 from lab.events import Curve, Ended, EpochEnd, Event, Message, Sample, Started, Table
@@ -25,10 +27,24 @@ def metrics_text(metrics: dict[str, float]) -> str:
 
 
 class RunLog(RichLog):
+    # Textual lays out the whole screen when a widget's virtual size changes, so each line
+    # written cost a layout and a full repaint (a run of short epochs writes several a second,
+    # and the training shares the cores). A longer log changes nothing around it, unless its
+    # scrollbar comes or goes: otherwise only the scrollbar's thumb moves.
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(max_lines=2000, min_width=20, wrap=True, id=id)
         self.lines_text: list[str] = []  # plain text of what was written, for tests and copying
         self.plotted: set[tuple[str, str]] = set()
+
+    def watch_virtual_size(self, old: Size, new: Size) -> None:
+        height = self.scrollable_content_region.height
+        if new.width != old.width or (new.height > height) != (old.height > height):
+            self.refresh(layout=True)  # as Textual would
+        elif self.show_vertical_scrollbar:
+            self.vertical_scrollbar.window_virtual_size = new.height
+            self.vertical_scrollbar.refresh()
 
     def note(self, text: str, style: str = "") -> None:
         self.lines_text.append(text)
