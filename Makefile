@@ -10,7 +10,7 @@ $(BIN)/d2l-lab: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
-	@# The compiled RNN loops (about 30 s); without a compiler the Python ones run.
+	@# The compiled CPU kernels (about a minute); without a compiler Python and torch run.
 	-$(BIN)/python -m lab.models.native
 	touch $@
 

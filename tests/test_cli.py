@@ -90,7 +90,8 @@ def test_diverged_run_exits_1() -> None:
 def test_devices_and_data_list() -> None:
     devices = invoke("devices").stdout
     assert devices.startswith("cpu")
-    assert "RNN/GRU loops: " in devices.splitlines()[1]  # compiled here, or how to compile them
+    # Compiled here, or how to compile them.
+    assert "CPU kernels (RNN/GRU loops, dropout): " in devices.splitlines()[1]
     data = invoke("data", "list")
     assert data.exit_code == 0 and "fashion-mnist" in data.stdout
 

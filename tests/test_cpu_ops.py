@@ -1,5 +1,5 @@
 """The CPU shortcuts compute what torch's operations do: lab/models/cpu_ops.py (softmax over short
-rows), lab/train/updaters.fast_adam, lab/train/device.Conv2d (one-pixel outputs
+rows, dropout), lab/train/updaters.fast_adam, lab/train/device.Conv2d (one-pixel outputs
 as a matrix product) and lab/train/host_memory.py."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lab.models import cpu_ops
+from lab.models import cpu_ops, native
 from lab.models.attention import MASKED, masked_softmax
 from lab.train.device import Conv2d, accelerate
 from lab.train.updaters import fast_adam
@@ -144,3 +144,59 @@ def test_the_cpu_takes_one_pixel_convolutions_and_cuda_keeps_its_own() -> None:
     assert type(net[0]) is Conv2d and type(net[0]).__name__ == "Conv2d"
     assert list(net.state_dict()) == ["0.weight", "0.bias"]
     assert Conv2d(1, 4, 3)._taps_on(torch.zeros(2, 1, 3, 3, device="meta")) is None
+
+
+# -- dropout ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def compiled_dropout() -> None:
+    if native.kernels() is None:
+        pytest.skip("the compiled CPU kernels are not built here (python -m lab.models.native)")
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_dropout_zeroes_a_fraction_p_scales_the_rest_and_its_gradient_takes_the_same_mask(
+        compiled_dropout, p) -> None:
+    n = 1_000_000
+    x = (torch.rand(n) + 0.5).requires_grad_(True)  # no zeros of its own
+    y = cpu_ops.Dropout(p)(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - (1 - p)) < 5 * (p * (1 - p) / n) ** 0.5
+    torch.testing.assert_close(y[kept], x[kept] / (1 - p), rtol=1e-6, atol=0)
+    # Neighbours are kept independently: both of a pair about (1 − p)² of the time.
+    both = (kept[:-1] & kept[1:]).float().mean().item()
+    assert abs(both - (1 - p) ** 2) < 5 * ((1 - p) ** 2 / n) ** 0.5
+    w = torch.randn(n)
+    (y * w).sum().backward()
+    torch.testing.assert_close(x.grad, w * kept / (1 - p), rtol=1e-6, atol=0)
+
+
+def test_dropout_repeats_with_torchs_seed_whatever_the_threads(compiled_dropout) -> None:
+    """Seeded by torch's CPU generator (one draw a call): the same seed gives the same masks,
+    with one thread or two; each call a new one; and torch's next number moves on, as after
+    torch's dropout."""
+    x, drop = torch.ones(300_000), cpu_ops.Dropout(0.5)
+    torch.manual_seed(3)
+    first, second, after = drop(x), drop(x), torch.rand(1)
+    assert not torch.equal(first, second)
+    torch.manual_seed(3)
+    assert not torch.equal(torch.rand(1), after)
+    torch.set_num_threads(2)
+    torch.manual_seed(3)
+    assert torch.equal(drop(x), first) and torch.equal(drop(x), second)
+
+
+def test_dropout_is_torchs_where_the_kernel_does_not_apply(monkeypatch) -> None:
+    """In eval mode, for float64, in place, or without a build: nn.Dropout's own results."""
+    drop = cpu_ops.Dropout(0.3)
+    assert isinstance(drop, nn.Dropout) and not list(drop.state_dict())
+    x = torch.randn(1000)
+    assert torch.equal(drop.eval()(x), x)
+    drop.train()
+    for tensor in (x.double(), x):
+        if tensor.dtype == torch.float32:
+            monkeypatch.setattr(native, "kernels", lambda: None)
+        torch.manual_seed(1)
+        ours = drop(tensor)
+        torch.manual_seed(1)
+        assert torch.equal(ours, F.dropout(tensor, 0.3, training=True))

@@ -28,9 +28,9 @@ def loops(request, monkeypatch) -> str:
     """The time loops in Python, or compiled where ``make`` built them (else skipped, saying
     so: ``python -m lab.models.native`` builds them)."""
     if request.param == "python":
-        monkeypatch.setattr(native, "loops", lambda: None)
-    elif native.loops() is None:
-        pytest.skip("the compiled RNN loops are not built here (python -m lab.models.native)")
+        monkeypatch.setattr(native, "kernels", lambda: None)
+    elif native.kernels() is None:
+        pytest.skip("the compiled CPU kernels are not built here (python -m lab.models.native)")
     return request.param
 
 
@@ -119,9 +119,9 @@ def test_saturated_gates_and_a_nan(loops, cell) -> None:
 
 
 def test_the_compiled_loops_run_where_built_and_take_float32_only() -> None:
-    if native.loops() is None:
-        pytest.skip("the compiled RNN loops are not built here (python -m lab.models.native)")
-    assert fused_rnn._compiled(torch.zeros(2)) is native.loops()
+    if native.kernels() is None:
+        pytest.skip("the compiled CPU kernels are not built here (python -m lab.models.native)")
+    assert fused_rnn._compiled(torch.zeros(2)) is native.kernels()
     assert fused_rnn._compiled(torch.zeros(2, dtype=torch.float64)) is None  # the Python loops
     assert "compiled for this CPU" in native.status()
 
@@ -130,21 +130,21 @@ def test_without_a_build_the_python_loops_run(tmp_path, monkeypatch) -> None:
     """Nothing built (or a damaged build) under the kernels folder: None, and ``d2l-lab
     devices`` says how to build them; the name of a build says what it was built for."""
     monkeypatch.setenv("D2L_LAB_KERNELS", str(tmp_path))
-    native.loops.cache_clear()
+    native.kernels.cache_clear()
     try:
         assert paths.kernels_cache() == tmp_path
-        assert native.loops() is None
+        assert native.kernels() is None
         assert "python -m lab.models.native" in native.status()
         library = tmp_path / native.name() / f"{native.name()}.so"
         library.parent.mkdir()
         library.write_bytes(b"not a shared library")
-        native.loops.cache_clear()
-        assert native.loops() is None
+        native.kernels.cache_clear()
+        assert native.kernels() is None
         monkeypatch.setattr(native, "CFLAGS", [*native.CFLAGS, "-DOTHER"])
         assert native.name() != library.stem  # other flags, another build
     finally:
         monkeypatch.undo()
-        native.loops.cache_clear()
+        native.kernels.cache_clear()
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru"])
@@ -319,11 +319,11 @@ def test_a_failed_build_says_so_and_leaves_the_python_loops(tmp_path, monkeypatc
     not built, and the loops stay Python."""
     monkeypatch.setenv("D2L_LAB_KERNELS", str(tmp_path))
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
-    native.loops.cache_clear()
+    native.kernels.cache_clear()
     try:
         assert native.main() == 1
-        assert "compiled RNN loops: not built" in capsys.readouterr().err
-        assert native.loops() is None
+        assert "compiled CPU kernels: not built" in capsys.readouterr().err
+        assert native.kernels() is None
     finally:
         monkeypatch.undo()
-        native.loops.cache_clear()
+        native.kernels.cache_clear()

@@ -50,7 +50,7 @@ class AdditiveAttention(nn.Module):
         self.W_k = nn.Linear(key_size, num_hiddens, bias=False)
         self.W_q = nn.Linear(query_size, num_hiddens, bias=False)
         self.w_v = nn.Linear(num_hiddens, 1, bias=False)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = cpu_ops.Dropout(dropout)
         self.attention_weights = torch.empty(0)
 
     def forward(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
@@ -68,7 +68,7 @@ class DotProductAttention(nn.Module):
 
     def __init__(self, dropout: float, **_: object):
         super().__init__()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = cpu_ops.Dropout(dropout)
         self.attention_weights = torch.empty(0)
 
     def forward(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
@@ -137,7 +137,7 @@ class PositionalEncoding(nn.Module):
 
     def __init__(self, num_hiddens: int, dropout: float, max_len: int = 1000):
         super().__init__()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = cpu_ops.Dropout(dropout)
         self.register_buffer("P", positional_encoding(max_len, num_hiddens).unsqueeze(0),
                              persistent=False)
 

@@ -1,5 +1,6 @@
-"""torch's softmax, computed the same way in cheaper calls on the CPU, where the attention
-chapters' short rows make torch's kernel slow; elsewhere (CUDA) torch's own.
+"""torch's softmax and dropout, computed the same way in cheaper calls on the CPU, where the
+attention chapters' short rows and small tensors make torch's kernels slow; elsewhere (CUDA)
+torch's own.
 
 ``softmax`` over a short last axis: torch's CPU softmax takes several times as long for a row
 of 10 (the book's attention over 10 steps) as for one of 28 (its kernel is vectorised along
@@ -8,15 +9,19 @@ it is one autograd node. Where x − max < −80 the weight is set to 0 rather t
 of the masked scores (−10⁶) and results below 10⁻³⁵ (denormal numbers on the way) are up to 20
 times slower than of ordinary ones, for a weight that differs from 0 by less than 2·10⁻³⁵.
 
-Dropout stays torch's: a mask drawn by ``rand`` instead of ``bernoulli_`` was a little faster on
-the CPU, but it drew other masks from the same seed, and the Transformer's seed-0 run no longer
-gave the book's four translations.
+``Dropout`` is ``nn.Dropout``; training on the CPU in float32, where the lab's kernels are built
+(lab/models/native.py), dropout.cpp draws and applies its mask in one pass (torch's
+``bernoulli_`` draws it one element at a time: a fifth of the Transformer's training step). Its
+masks come from the same seed (torch.manual_seed) on every run, but are not torch's masks.
 """
 
 from __future__ import annotations
 
 import torch
+from torch import nn
 from torch.nn import functional as F
+
+from lab.models import native
 
 SHORT_ROW = 16  # torch's CPU softmax is fast from rows of this length on
 NEGLIGIBLE = -80.0  # exp(-80) ≈ 1.8e-35: a weight of 0 to float precision
@@ -44,3 +49,15 @@ def softmax(x: torch.Tensor) -> torch.Tensor:
         return _Softmax.apply(x)
     return F.softmax(x, dim=-1)
 
+
+
+class Dropout(nn.Dropout):
+    """``nn.Dropout``, its mask drawn by the compiled kernel where it applies."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (self.training and 0 < self.p < 1 and x.device.type == "cpu"
+                and x.dtype == torch.float32 and not self.inplace):
+            kernels = native.kernels()
+            if kernels is not None:
+                return kernels.dropout(x, self.p)
+        return super().forward(x)

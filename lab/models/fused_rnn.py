@@ -98,7 +98,7 @@ def forward(layer: nn.RNNBase, x: torch.Tensor,
 
 def _compiled(x: torch.Tensor):
     """rnn_loops.cpp's module where it is built and takes ``x`` (float32), else None."""
-    return native.loops() if x.dtype == torch.float32 else None
+    return native.kernels() if x.dtype == torch.float32 else None
 
 
 def _as_rows(g: torch.Tensor, ids: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,11 +1,14 @@
-"""The compiled time loops of the CPU recurrent layers (rnn_loops.cpp), built once per machine.
+"""The lab's compiled CPU kernels, built once per machine: the time loops of the recurrent layers
+(rnn_loops.cpp, for lab/models/fused_rnn.py) and dropout (dropout.cpp, for cpu_ops.Dropout),
+one module (kernels.cpp).
 
-``loops()`` is the built module, or None: nothing is compiled while a run waits. ``build()``
-compiles it (about 30 s, with the C++ compiler torch extensions use, and ninja); ``make lab``
+``kernels()`` is the built module, or None: nothing is compiled while a run waits. ``build()``
+compiles it (about a minute, with the C++ compiler torch extensions use, and ninja); ``make lab``
 and ``make test`` run it as part of their setup, ``python -m lab.models.native`` by hand. A
-build is for one source, torch, Python and CPU (``-march=native``): each has its own folder
-under ``paths.kernels_cache()``, so a home shared between machines never loads another CPU's
-code. Without a build, lab/models/fused_rnn.py runs the same loops in Python, a little slower.
+build is for one set of sources, torch, Python and CPU (``-march=native``): each has its own
+folder under ``paths.kernels_cache()``, so a home shared between machines never loads another
+CPU's code. Without a build the same models run torch's dropout and the loops in Python, a
+little slower.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import torch
 
 from lab import paths
 
-SOURCE = Path(__file__).with_name("rnn_loops.cpp")
+SOURCES = [Path(__file__).with_name(f) for f in ("kernels.cpp", "rnn_loops.cpp", "dropout.cpp")]
 # -fno-trapping-math lets the compiler vectorize exp_approx (its floor and clamps); it changes no
 # result (nothing here enables floating-point traps).
 CFLAGS = ["-O3", "-march=native", "-fno-trapping-math", "-fopenmp-simd"]
@@ -44,9 +47,9 @@ def _cpu_flags() -> str:
 
 def name() -> str:
     """The module's name: what it is built from and for."""
-    key = "\n".join([SOURCE.read_text(), torch.__version__, sys.version, platform.machine(),
-                     _cpu_flags(), " ".join(CFLAGS)])
-    return "rnn_loops_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    key = "\n".join([*(source.read_text() for source in SOURCES), torch.__version__,
+                     sys.version, platform.machine(), _cpu_flags(), " ".join(CFLAGS)])
+    return "lab_kernels_" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def _folder() -> Path:
@@ -58,8 +61,8 @@ def _library() -> Path:
 
 
 @functools.cache
-def loops() -> ModuleType | None:
-    """The compiled loops if this machine has built them; None otherwise."""
+def kernels() -> ModuleType | None:
+    """The compiled kernels if this machine has built them; None otherwise."""
     if sys.platform != "linux" or not _library().is_file():
         return None
     spec = importlib.util.spec_from_file_location(name(), _library())
@@ -68,13 +71,13 @@ def loops() -> ModuleType | None:
     try:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-    except ImportError:  # a damaged or foreign build: the Python loops do the same
+    except ImportError:  # a damaged or foreign build: torch and Python do the same
         return None
     return module
 
 
 def build(verbose: bool = False) -> Path:
-    """Compile the loops for this machine (nothing to do if built); the library's path."""
+    """Compile the kernels for this machine (nothing to do if built); the library's path."""
     # On importing, torch warns that a CPU machine has no CUDA runtime: true, and beside the point.
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     from torch.utils import cpp_extension  # imports setuptools: only when building
@@ -86,31 +89,32 @@ def build(verbose: bool = False) -> Path:
     scripts = str(Path(sys.executable).parent)
     if scripts not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = os.pathsep.join(filter(None, (scripts, os.environ.get("PATH"))))
-    cpp_extension.load(name(), [str(SOURCE)], extra_cflags=CFLAGS, build_directory=str(folder),
-                       verbose=verbose)
-    loops.cache_clear()
+    cpp_extension.load(name(), [str(source) for source in SOURCES], extra_cflags=CFLAGS,
+                       build_directory=str(folder), verbose=verbose)
+    kernels.cache_clear()
     return _library()
 
 
 def status() -> str:
     """One line for ``d2l-lab devices``."""
-    if loops() is not None:
-        return "RNN/GRU loops: compiled for this CPU"
-    return "RNN/GRU loops: Python (`python -m lab.models.native` compiles them: 30 s)"
+    if kernels() is not None:
+        return "CPU kernels (RNN/GRU loops, dropout): compiled for this CPU"
+    return ("CPU kernels (RNN/GRU loops, dropout): not built, Python's and torch's run "
+            "(`python -m lab.models.native` compiles them: a minute)")
 
 
 def main() -> int:
     if sys.platform != "linux":
-        print("compiled RNN loops: built on Linux only; the Python ones run here")
+        print("compiled CPU kernels: built on Linux only; Python's and torch's run here")
         return 0
     started = time.perf_counter()
     try:
         library = build()
     except (OSError, RuntimeError, ImportError) as err:  # no compiler, no headers
-        print(f"compiled RNN loops: not built ({str(err).strip().splitlines()[-1]}); "
-              "the Python ones run", file=sys.stderr)
+        print(f"compiled CPU kernels: not built ({str(err).strip().splitlines()[-1]}); "
+              "Python's and torch's run", file=sys.stderr)
         return 1
-    print(f"compiled RNN loops: {library} ({time.perf_counter() - started:.0f} s)")
+    print(f"compiled CPU kernels: {library} ({time.perf_counter() - started:.0f} s)")
     return 0
 
 

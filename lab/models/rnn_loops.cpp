@@ -221,7 +221,7 @@ std::vector<at::Tensor> gru_backward(at::Tensor GH, at::Tensor N, at::Tensor Hx,
 
 // Without the GIL: a run's loop takes milliseconds, and the lab's interface (another thread of
 // the same process) redraws meanwhile.
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+void bind_rnn_loops(pybind11::module_& m) {
   using release = pybind11::call_guard<pybind11::gil_scoped_release>;
   m.def("rnn_tanh_forward", &rnn_tanh_forward, release());
   m.def("rnn_tanh_backward", &rnn_tanh_backward, release());

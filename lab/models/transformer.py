@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lab.models import cpu_ops
 from lab.models.attention import MultiHeadAttention, PositionalEncoding
 from lab.models.seq2seq import Decoder, Encoder, EncoderDecoder
 
@@ -40,7 +41,7 @@ class AddNorm(nn.Module):
 
     def __init__(self, normalized_shape: Any, dropout: float, **_: object):
         super().__init__()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = cpu_ops.Dropout(dropout)
         self.ln = nn.LayerNorm(normalized_shape)
 
     def forward(self, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,12 @@
+// The lab's compiled kernels as one Python module (lab/models/native.py builds it): the time loops
+// of the recurrent layers (rnn_loops.cpp) and dropout (dropout.cpp).
+
+#include <torch/extension.h>
+
+void bind_rnn_loops(pybind11::module_& m);
+void bind_dropout(pybind11::module_& m);
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  bind_rnn_loops(m);
+  bind_dropout(m);
+}
