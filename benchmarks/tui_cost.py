@@ -9,7 +9,7 @@ the real app headless at 100x30, presses ctrl+r (the lab hands the run to its wo
 and waits for the end with the loss plot on screen. The figure is the
 median over the run's epochs of the runner's own examples/s (tokens/s for text); the two sides
 alternate, and the ratio is the median of the rounds' ratios (adjacent runs share the machine's
-load, as in the suite), printed with the share of a core the lab's own
+load, as in the suite), printed with their quartiles and with the share of a core the lab's own
 process (the interface, not the worker that trains) used while the run went on: on 2 cores
 that share is what the training loses. Nothing is asserted.
 """
@@ -112,18 +112,21 @@ def main(argv: list[str] | None = None) -> int:
 
     if FRA_ZIP.exists():
         hub.import_dir("fra-eng", FRA_ZIP, accept_checksum=True)
-    print(f"{'case':<13}{'headless':>12}{'in the lab':>12}{'ratio':>8}{'UI core':>9}"
-          "   (median ex/s or tok/s)")
+    print(f"{'case':<13}{'headless':>12}{'in the lab':>12}{'ratio':>8}{'rounds':>13}"
+          f"{'UI core':>9}   (median ex/s or tok/s; the rounds' ratios, quartiles)")
     for case in args.cases.split(","):
         results: dict[str, list[dict[str, float]]] = {"headless": [], "lab": []}
         for _ in range(args.rounds):
             for mode in results:
                 results[mode].append(measure(mode, case, env))
         h, t = (statistics.median(r["speed"] for r in results[mode]) for mode in results)
-        ratio = statistics.median(lab["speed"] / alone["speed"] for alone, lab in
-                                  zip(results["headless"], results["lab"], strict=True))
+        ratios = [lab["speed"] / alone["speed"] for alone, lab in
+                  zip(results["headless"], results["lab"], strict=True)]
+        low, high = (statistics.quantiles(ratios, n=4)[::2] if len(ratios) > 1
+                     else (ratios[0], ratios[0]))
         share = statistics.median(r["ui_share"] for r in results["lab"])
-        print(f"{case:<13}{h:>12,.0f}{t:>12,.0f}{ratio:>8.2f}{share:>9.0%}", flush=True)
+        print(f"{case:<13}{h:>12,.0f}{t:>12,.0f}{statistics.median(ratios):>8.2f}"
+              f"{f'{low:.2f}–{high:.2f}':>13}{share:>9.0%}", flush=True)
     return 0
 
 
