@@ -18,10 +18,7 @@ both sides stand on. Prints medians, and the quartiles of the rounds' ratios.
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,9 +30,8 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
-from benchmarks import book_rnn  # noqa: E402
+from benchmarks import book_rnn, steps  # noqa: E402
 from lab.models.rnn import language_model  # noqa: E402
-from lab.train.host_memory import keep_freed_memory  # noqa: E402
 from lab.train.language import clip_gradients  # noqa: E402
 
 VOCAB, HIDDEN, BATCH, STEPS, LR = 28, 256, 32, 35, 1.0
@@ -94,46 +90,16 @@ def products(cell: str) -> Callable[[], None]:
     return step
 
 
-def per_step_ms(step: Callable[[], None]) -> float:
-    start = time.perf_counter()
-    for _ in range(STEPS_PER_ROUND):
-        step()
-    return (time.perf_counter() - start) / STEPS_PER_ROUND * 1e3
-
-
 def measure(cell: str, rounds: int) -> dict[str, list[float]]:
     torch.manual_seed(0)
     X = torch.randint(0, VOCAB, (BATCH, STEPS))
     y = torch.randint(0, VOCAB, (BATCH, STEPS)).T.reshape(-1)  # time-major, as the outputs
-    sides = {"book": book_step(cell, X, y), "lab": lab_step(cell, X, y),
-             "products": products(cell)}
-    for step in sides.values():  # oneDNN's kernels, the allocator: once
-        per_step_ms(step)
-    times: dict[str, list[float]] = {name: [] for name in sides}
-    for r in range(rounds):
-        order = list(sides) if r % 2 == 0 else list(reversed(sides))
-        for name in order:
-            times[name].append(per_step_ms(sides[name]))
-    return times
+    return steps.alternate({"book": book_step(cell, X, y), "lab": lab_step(cell, X, y),
+                      "products": products(cell)}, rounds, STEPS_PER_ROUND)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", default="rnn,gru", help="comma-separated: rnn, gru")
-    parser.add_argument("--rounds", type=int, default=40, help=f"rounds of {STEPS_PER_ROUND} "
-                        "steps per side")
-    args = parser.parse_args(argv)
-    keep_freed_memory()
-    print(f"{'case':<6}{'book ms':>9}{'lab ms':>8}{'products ms':>13}{'lab/book':>10}"
-          f"{'quartiles':>14}   (torch {torch.__version__}, {torch.get_num_threads()} threads)")
-    for cell in args.cases.split(","):
-        times = measure(cell, args.rounds)
-        ratios = [b / lab for b, lab in zip(times["book"], times["lab"], strict=True)]
-        q1, _, q3 = statistics.quantiles(ratios, n=4)
-        book, lab, floor = (statistics.median(times[k]) for k in ("book", "lab", "products"))
-        print(f"{cell:<6}{book:>9.2f}{lab:>8.2f}{floor:>13.2f}{statistics.median(ratios):>9.2f}×"
-              f"{f'{q1:.2f}–{q3:.2f}':>14}", flush=True)
-    return 0
+    return steps.main(__doc__, "rnn,gru", STEPS_PER_ROUND, measure, argv)
 
 
 if __name__ == "__main__":

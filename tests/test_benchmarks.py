@@ -91,3 +91,20 @@ def test_one_language_model_step_timed_against_the_books() -> None:
     assert set(rows) == {"rnn", "gru"}, done.stdout
     for book, lab, floor, ratio, q1, q3 in rows.values():
         assert 0 < floor < min(book, lab) and ratio > 0 and q1 <= ratio <= q3
+
+
+NMT_STEP_ROW = re.compile(r"^(transformer|seq2seq) +([\d.]+) +([\d.]+) +([\d.]+)× +"
+                          r"([\d.]+)–([\d.]+)", re.M)
+
+
+@pytest.mark.timeout(120)
+def test_one_encoder_decoder_step_timed_against_the_books() -> None:
+    """benchmarks/nmt_step.py: the Transformer and the GRU encoder–decoder, each with book and
+    lab times, the median ratio and its quartiles."""
+    done = subprocess.run([sys.executable, "benchmarks/nmt_step.py", "--rounds", "4"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {m[0]: [float(v) for v in m[1:]] for m in NMT_STEP_ROW.findall(done.stdout)}
+    assert set(rows) == {"transformer", "seq2seq"}, done.stdout
+    for book, lab, ratio, q1, q3 in rows.values():
+        assert book > 0 and lab > 0 and q1 <= ratio <= q3
