@@ -10,8 +10,12 @@ and waits for the end with the loss plot on screen. The figure is the
 median over the run's epochs of the runner's own examples/s (tokens/s for text); the two sides
 alternate, and the ratio is the median of the rounds' ratios (adjacent runs share the machine's
 load, as in the suite), printed with their quartiles and with the share of a core the lab's own
-process (the interface, not the worker that trains) used while the run went on: on 2 cores
-that share is what the training loses. Nothing is asserted.
+process (the interface, not the worker that trains) used while the run went on.
+
+On a shared machine whose speed changes from one run to the next, each round also measures
+`paired`: one run in the lab whose interface is stopped (SIGSTOP) and continued every 4
+epochs, the worker training on; the ratio of the epochs it watched to those it did not, within
+the run. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -32,12 +37,13 @@ FRA_ZIP = ROOT.parent / "shared" / "data" / "sha1_mismatch" / "fra-eng.zip"
 TIME_MACHINE = ROOT.parent / "shared" / "data"
 # Each about 5–15 s of training on 2 cores: long enough to be steady, short enough to repeat.
 CASES: dict[str, tuple[str, str, dict[str, str]]] = {
-    "softmax": ("softmax", "quick", {"epochs": "20"}),  # 0.2 s an epoch: 3 were all start-up
+    "softmax": ("softmax", "quick", {"epochs": "40"}),  # 0.2 s an epoch: 3 were all start-up
     "mlp": ("mlp", "quick", {"epochs": "2"}),
     "lenet": ("lenet", "quick", {"epochs": "1"}),
     "rnn": ("rnn", "quick", {"epochs": "60"}),
     "transformer": ("transformer", "book", {"epochs": "40"}),
 }
+PHASE = 4  # epochs watched, then as many with the interface stopped (paired)
 
 
 def speeds(run_dir: Path) -> list[float]:
@@ -93,6 +99,58 @@ def measure(mode: str, case: str, env: dict[str, str]) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def paired(case: str, env: dict[str, str]) -> float | None:
+    """The lab's speed with its interface watching over that with the interface stopped, in one
+    run: the app (a child process) is stopped (SIGSTOP) and continued every PHASE epochs, while
+    its worker trains on; an epoch counts if the whole of it ran in one state (not the first of
+    its phase, when the state changed, nor the catching up after it). None for a case of too
+    few epochs."""
+    epochs = int(CASES[case][2].get("epochs", "0"))
+    if epochs < 4 * PHASE:
+        return None
+    runs = Path(env["D2L_LAB_HOME"]) / "runs"
+    before = set(runs.glob("*")) if runs.exists() else set()
+    app = subprocess.Popen([sys.executable, __file__, "--child", "lab", case], env=env,
+                           stdout=subprocess.DEVNULL, cwd=ROOT)
+    watched: dict[bool, list[float]] = {True: [], False: []}
+    events, read = None, 0
+    try:
+        while app.poll() is None:
+            time.sleep(0.05)
+            if events is None:
+                new = set(runs.glob("*/events.jsonl")) - {d / "events.jsonl" for d in before}
+                events = next(iter(new), None)
+                continue
+            with events.open(encoding="utf-8") as f:
+                f.seek(read)
+                lines = f.read()
+            complete = lines[:lines.rfind("\n") + 1]  # a line still being written: next time
+            read += len(complete.encode())
+            for line in complete.splitlines():
+                event = json.loads(line)
+                if event.get("kind") != "epoch":
+                    continue
+                done = event["epoch"]  # 1, 2, …: the next one runs watched or not
+                if (done - 1) % PHASE:
+                    watched[_watching(done)].append(event["examples_per_sec"])
+                last = done >= event["epochs"]  # the app must see the run end
+                app.send_signal(signal.SIGCONT if last or _watching(done + 1) else signal.SIGSTOP)
+    finally:
+        app.send_signal(signal.SIGCONT)
+        app.wait()
+    return statistics.median(watched[True]) / statistics.median(watched[False])
+
+
+def _spread(ratios: list[float]) -> str:
+    """The median of the rounds' ratios and their quartiles, as columns."""
+    low, high = statistics.quantiles(ratios, n=4)[::2] if len(ratios) > 1 else ratios * 2
+    return f"{statistics.median(ratios):>7.2f}{f'{low:.2f}–{high:.2f}':>12}"
+
+
+def _watching(epoch: int) -> bool:
+    return (epoch - 1) // PHASE % 2 == 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default="softmax,rnn,transformer",
@@ -112,21 +170,22 @@ def main(argv: list[str] | None = None) -> int:
 
     if FRA_ZIP.exists():
         hub.import_dir("fra-eng", FRA_ZIP, accept_checksum=True)
-    print(f"{'case':<13}{'headless':>12}{'in the lab':>12}{'ratio':>8}{'rounds':>13}"
-          f"{'UI core':>9}   (median ex/s or tok/s; the rounds' ratios, quartiles)")
+    print(f"{'case':<13}{'headless':>10}{'in the lab':>12}{'ratio':>7}{'rounds':>12}"
+          f"{'paired':>8}{'rounds':>12}{'UI core':>9}")
     for case in args.cases.split(","):
         results: dict[str, list[dict[str, float]]] = {"headless": [], "lab": []}
+        pairs = []
         for _ in range(args.rounds):
             for mode in results:
                 results[mode].append(measure(mode, case, env))
+            pairs.append(paired(case, env))
         h, t = (statistics.median(r["speed"] for r in results[mode]) for mode in results)
-        ratios = [lab["speed"] / alone["speed"] for alone, lab in
-                  zip(results["headless"], results["lab"], strict=True)]
-        low, high = (statistics.quantiles(ratios, n=4)[::2] if len(ratios) > 1
-                     else (ratios[0], ratios[0]))
+        ratio = _spread([lab["speed"] / alone["speed"] for alone, lab in
+                         zip(results["headless"], results["lab"], strict=True)])
+        pair = _spread(pairs) if None not in pairs else "-".rjust(20)
         share = statistics.median(r["ui_share"] for r in results["lab"])
-        print(f"{case:<13}{h:>12,.0f}{t:>12,.0f}{statistics.median(ratios):>8.2f}"
-              f"{f'{low:.2f}–{high:.2f}':>13}{share:>9.0%}", flush=True)
+        print(f"{case:<13}{h:>10,.0f}{t:>12,.0f}{ratio}{pair}{share:>9.0%}", flush=True)
+    print("(median ex/s or tok/s of the runs; ratios: their median over the rounds and quartiles)")
     return 0
 
 
