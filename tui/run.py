@@ -28,8 +28,11 @@ from tui.messages import DevicesFound, RunEvents, RunFinished, TextWritten
 
 Post = Callable[[Any], object]
 # How often the lab reads a run's new events (the CLI: every 0.2 s): each read that finds some
-# repaints the Train tab, and on 2 cores the interface's time is the training's loss.
-UI_POLL = 0.4
+# repaints the Train tab, and on 2 cores the interface's time is the training's loss (more than
+# its share: a 2-thread matrix product waits for the thread it interrupted). Every 0.4 s, with
+# the plot redrawn twice a second, cost softmax and the Transformer 5-7% of their speed
+# (benchmarks/tui_cost.py, paired); at this pace and once a second, 0-2%.
+UI_POLL = 0.8
 
 
 class EventBatcher:

@@ -22,7 +22,7 @@ from lab.plotdata import RunPlots
 VIEW_KEY = "ctrl+f"  # cycles the views; the app binds it, the legend line names it
 BOOK_KEY = "ctrl+b"  # shows or hides the book's curves; the app binds it, the legend names it
 RESIZE_CHECK = 0.25  # seconds between looks at the size (and at new data)
-DATA_REDRAW = 0.5  # seconds at least between two rebuilds for new data
+DATA_REDRAW = 1.0  # seconds at least between two rebuilds for new data (see tui/run.UI_POLL)
 
 
 class LivePlot(Widget):
