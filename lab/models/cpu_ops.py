@@ -50,7 +50,6 @@ def softmax(x: torch.Tensor) -> torch.Tensor:
     return F.softmax(x, dim=-1)
 
 
-
 class Dropout(nn.Dropout):
     """``nn.Dropout``, its mask drawn by the compiled kernel where it applies."""
 
