@@ -95,7 +95,7 @@ def measure(cell: str, rounds: int) -> dict[str, list[float]]:
     X = torch.randint(0, VOCAB, (BATCH, STEPS))
     y = torch.randint(0, VOCAB, (BATCH, STEPS)).T.reshape(-1)  # time-major, as the outputs
     return steps.alternate({"book": book_step(cell, X, y), "lab": lab_step(cell, X, y),
-                      "products": products(cell)}, rounds, STEPS_PER_ROUND)
+                            "products": products(cell)}, rounds, STEPS_PER_ROUND)
 
 
 def main(argv: list[str] | None = None) -> int:

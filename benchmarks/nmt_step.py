@@ -95,8 +95,8 @@ def measure(case: str, rounds: int) -> dict[str, list[float]]:
     lengths = torch.randint(3, STEPS + 1, (2, BATCH))
     batch = (torch.randint(3, SRC_VOCAB, (BATCH, STEPS)), lengths[0],
              torch.randint(3, TGT_VOCAB, (BATCH, STEPS)), lengths[1])
-    return steps.alternate({"book": book_step(case, batch), "lab": lab_step(case, batch)}, rounds,
-                     STEPS_PER_ROUND)
+    return steps.alternate({"book": book_step(case, batch), "lab": lab_step(case, batch)},
+                           rounds, STEPS_PER_ROUND)
 
 
 def main(argv: list[str] | None = None) -> int:

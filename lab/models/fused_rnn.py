@@ -97,7 +97,8 @@ def forward(layer: nn.RNNBase, x: torch.Tensor,
 
 
 def _compiled(x: torch.Tensor):
-    """rnn_loops.cpp's module where it is built and takes ``x`` (float32), else None."""
+    """The compiled kernels (rnn_loops.cpp's loops) where built and they take ``x`` (float32),
+    else None."""
     return native.kernels() if x.dtype == torch.float32 else None
 
 
