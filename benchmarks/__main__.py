@@ -5,8 +5,9 @@
 Training cases: softmax, mlp, lenet, resnet (quick preset), rnn, gru, seq2seq, transformer —
 each side in a fresh process, alternating, medians of the per-round lab/book ratios, the metric
 each side reached and each side's peak memory. Interface cases: plot (a 10,000-point history
-redrawn), heatmap (64×64), startup (`d2l-lab list`, `--help`, first paint, quit) and tui-cost
-(tui_cost.py: training in the app against headless). Writes benchmarks/RESULTS.md (or --out).
+redrawn), heatmap (64×64), startup (`d2l-lab list`, `--help`, first paint, quit), runs (the
+Runs screen with 1000 runs) and tui-cost (tui_cost.py: training in the app against headless).
+Writes benchmarks/RESULTS.md (or --out).
 ``--quick``: one round and tiny budgets, a smoke test of every path, not a measurement.
 """
 

@@ -1,11 +1,13 @@
 """The Runs screen with a long history: opening it and filtering it, with 1000 recorded runs
 against 10 (the baseline, in the same process).
 
-    python benchmarks/runs_screen.py [--runs 1000] [--rounds 5] [--profile]
+    python benchmarks/runs_screen.py [--runs 1000] [--rounds 5] [--profile] [--json]
 
 Goal (issue 7): each under 0.5 s with 1000 runs. Opening is pushing the screen until its table
 is filled and painted; filtering is typing a filter's text until the table shows the runs that
-pass. Each figure is the median of several rounds in one Textual app; nothing is asserted here.
+pass. Each figure is the median of several rounds in one Textual app; nothing is asserted here
+(the tests check what keeps it quick: one query, each run's cells built once, only the rows on
+screen drawn).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 EXPERIMENTS = ("mlp", "mlp-scratch", "softmax", "lenet", "linreg")
 STATUSES = ("finished", "finished", "stopped", "diverged", "failed")
+GOAL_S = 0.5  # each of opening and filtering, with 1000 runs
 
 
 def fill_store(count: int, home: Path | None = None):
@@ -98,6 +101,8 @@ def main() -> None:
     parser.add_argument("--baseline", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="profile the long history")
+    parser.add_argument("--json", action="store_true",
+                        help="{figure: [seconds, ...]} and the goals as one JSON line")
     args = parser.parse_args()
     os.environ.setdefault("D2L_LAB_HOME", tempfile.mkdtemp(prefix="d2l-lab-bench-"))
     base_open, base_filter = asyncio.run(measure(args.baseline, args.rounds))
@@ -108,12 +113,17 @@ def main() -> None:
     if args.profile:
         profile.disable()
         pstats.Stats(profile).sort_stats("cumulative").print_stats(30)
+    if args.json:
+        times = {f"open the Runs screen, {args.runs} runs": long_open,
+                 f"filter the Runs screen, {args.runs} runs": long_filter}
+        print(json.dumps({"goals_s": dict.fromkeys(times, GOAL_S), "times": times}))
+        return
     median = statistics.median
     print(f"{'':>10} {args.baseline:>8} runs {args.runs:>8} runs {'ratio':>7}  goal")
     for name, base, long in (("open", base_open, long_open),
                              ("filter", base_filter, long_filter)):
         print(f"{name:>10} {median(base):>10.3f} s {median(long):>10.3f} s "
-              f"{median(long) / median(base):>6.1f}x  < 0.5 s")
+              f"{median(long) / median(base):>6.1f}x  < {GOAL_S} s")
 
 
 if __name__ == "__main__":

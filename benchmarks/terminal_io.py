@@ -14,7 +14,8 @@ NO_COLOR=1), a fresh lab process at linreg-scratch:
   the key to the terminal receiving the other tab.
 
 Goals: run under 10 KiB/s, idle near zero, key p95 under 100 ms (tests/tui/test_terminals.py
-asserts them for xterm-256color). Nothing is asserted here; a busy machine shows in the numbers.
+checks the bytes for xterm-256color, and that keys are answered, untimed). Nothing is asserted
+here; a busy machine shows in the numbers.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The lab's own interface in the suite: plot and heatmap redraws, start-up, and the TUI's cost.
 
-Each figure comes from its own script (plot_speed.py, heatmap_speed.py, startup.py with
-``--json``), run in a fresh process as a user would run it; tui_cost.py is called as it is and
-its printed table is kept verbatim.
+Each figure comes from its own script (plot_speed.py, heatmap_speed.py, startup.py,
+runs_screen.py with ``--json``), run in a fresh process as a user would run it; tui_cost.py
+is called as it is and its printed table is kept verbatim.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ SCRIPTS = {
     "plot": ("plot_speed.py", ["--rounds", "20"], ["--rounds", "3"]),
     "heatmap": ("heatmap_speed.py", ["--rounds", "50"], ["--rounds", "3"]),
     "startup": ("startup.py", ["--rounds", "5"], ["--rounds", "1"]),
+    "runs": ("runs_screen.py", ["--rounds", "5"], ["--rounds", "1", "--runs", "100"]),
     "tui-cost": ("tui_cost.py", [], ["--cases", "softmax", "--rounds", "1"]),
 }
 UI_CASES = tuple(SCRIPTS)

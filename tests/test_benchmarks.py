@@ -4,12 +4,15 @@ with every case asked for, and each side's peak memory is its own process's."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from benchmarks import ui
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,3 +111,14 @@ def test_one_encoder_decoder_step_timed_against_the_books() -> None:
     assert set(rows) == {"transformer", "seq2seq"}, done.stdout
     for book, lab, ratio, q1, q3 in rows.values():
         assert book > 0 and lab > 0 and q1 <= ratio <= q3
+
+
+@pytest.mark.timeout(120)
+def test_the_runs_screen_in_the_suite(tmp_path: Path) -> None:
+    """The suite's `runs` case (`--quick`: 100 runs, one round): opening and filtering the Runs
+    screen, each a time in seconds against the 0.5 s goal."""
+    env = {**os.environ, "D2L_LAB_HOME": str(tmp_path)}
+    figures = ui.measure("runs", True, env)
+    assert [f.what for f in figures] == ["open the Runs screen, 100 runs",
+                                         "filter the Runs screen, 100 runs"]
+    assert all(f.value > 0 and f.unit == "s" and f.goal == 0.5 for f in figures)
