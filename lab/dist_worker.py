@@ -17,6 +17,7 @@ runner, RunContext and fit_classifier ask of this process's place in the group.
 from __future__ import annotations
 
 import copy
+import gc
 import hashlib
 import json
 import os
@@ -233,6 +234,18 @@ class Ranks:
     def close(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
+    def finish(self) -> None:
+        """A run that ended on every rank alike: the last stop flags in flight are received,
+        the cycles that hold the group (DistributedDataParallel's hooks) are collected while
+        the interpreter is whole rather than in its shutdown, and every rank reaches this point
+        before any tears the group down. (One CI run saw a rank abort at exit with gloo's
+        "terminate called without an active exception" after its peer had gone.)"""
+        if self._pending is not None:
+            self._pending[0].wait()
+            self._pending = None
+        gc.collect()
+        dist.barrier()
+
     # -- small agreements on the host (gloo) --
 
     def _host_sum(self, values: list[float]) -> list[float]:
@@ -317,6 +330,7 @@ def main(argv: list[str]) -> None:
         ranks.close()
     if result.status in (FAILED, DIVERGED):
         raise RankFailed(result.reason)  # the group is left as it is: a peer may be gone
+    ranks.finish()
     dist.destroy_process_group()
 
 
