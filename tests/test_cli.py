@@ -91,7 +91,7 @@ def test_devices_and_data_list() -> None:
     devices = invoke("devices").stdout
     assert devices.startswith("cpu")
     # Compiled here, or how to compile them.
-    assert "CPU kernels (RNN/GRU loops, dropout): " in devices.splitlines()[1]
+    assert "CPU kernels (RNN/GRU loops, dropout, masked softmax): " in devices.splitlines()[1]
     data = invoke("data", "list")
     assert data.exit_code == 0 and "fashion-mnist" in data.stdout
 

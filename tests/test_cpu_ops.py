@@ -1,6 +1,6 @@
 """The CPU shortcuts compute what torch's operations do: lab/models/cpu_ops.py (softmax over short
-rows, dropout), lab/train/updaters.fast_adam, lab/train/device.Conv2d (one-pixel outputs
-as a matrix product) and lab/train/host_memory.py."""
+rows, the masked softmax, dropout), lab/train/updaters.fast_adam, lab/train/device.Conv2d
+(one-pixel outputs as a matrix product) and lab/train/host_memory.py."""
 
 from __future__ import annotations
 
@@ -146,17 +146,81 @@ def test_the_cpu_takes_one_pixel_convolutions_and_cuda_keeps_its_own() -> None:
     assert Conv2d(1, 4, 3)._taps_on(torch.zeros(2, 1, 3, 3, device="meta")) is None
 
 
-# -- dropout ----------------------------------------------------------------------------------
-
 @pytest.fixture
-def compiled_dropout() -> None:
+def compiled() -> None:
     if native.kernels() is None:
         pytest.skip("the compiled CPU kernels are not built here (python -m lab.models.native)")
 
 
+# -- the masked softmax -------------------------------------------------------------------------
+
+def book_masked_softmax(X: torch.Tensor, valid_lens: torch.Tensor) -> torch.Tensor:
+    """The book's: sequence_mask with −10⁶, then torch's softmax."""
+    shape = X.shape
+    lens = (torch.repeat_interleave(valid_lens, shape[1]) if valid_lens.dim() == 1
+            else valid_lens.reshape(-1))
+    keep = torch.arange(shape[-1])[None, :] < lens[:, None]
+    return F.softmax(X.reshape(-1, shape[-1]).masked_fill(~keep, MASKED).reshape(shape), dim=-1)
+
+
+LENGTHS = {  # scores' shape -> valid lengths: per example, per query, none kept, more than K
+    (4, 5, 10): torch.tensor([3, 10, 0, 1]),
+    (7, 6, 10): torch.randint(0, 11, (7, 6)),
+    (37, 1, 4): torch.randint(-1, 7, (37,)),  # rows not a whole number of blocks; −1 as 0
+    (3, 2, 15): torch.tensor([15, 7, 2]),
+}
+
+
+@pytest.mark.parametrize("shape", list(LENGTHS))
+def test_the_compiled_masked_softmax_is_the_books(compiled, shape) -> None:
+    """Weights and gradients as the book's sequence_mask and softmax give them: 0 past each
+    length, uniform over a row with none kept (and no gradient there)."""
+    torch.manual_seed(0)
+    lens = LENGTHS[shape]
+    x = (torch.randn(shape) * 3).requires_grad_(True)
+    g = torch.randn(shape)
+    ours = cpu_ops.masked_softmax(x, lens)
+    theirs = book_masked_softmax(x, lens)
+    torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-7)
+    assert torch.equal(ours == 0, theirs == 0)
+    torch.testing.assert_close(torch.autograd.grad(ours, x, g)[0],
+                               torch.autograd.grad(theirs, x, g)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_the_compiled_masked_softmax_shows_a_nan_and_splits_over_threads(compiled) -> None:
+    """A NaN among the kept scores makes its row NaN (a diverging run still shows); the
+    rows split over two threads give what one thread gives."""
+    x = torch.randn(3, 4, 10)
+    x[1, 2, 3] = float("nan")
+    weights = cpu_ops.masked_softmax(x, torch.tensor([10, 5, 6]))
+    assert weights[1, 2].isnan().all() and not weights[[0, 2]].isnan().any()
+    assert not weights[1, [0, 1, 3]].isnan().any()
+    x, lens = torch.randn(512, 10, 10), torch.randint(0, 11, (512,))
+    one = cpu_ops.masked_softmax(x, lens)
+    torch.set_num_threads(2)
+    assert torch.equal(cpu_ops.masked_softmax(x, lens), one)
+
+
+def test_the_masked_softmax_is_the_books_way_where_the_kernel_does_not_apply(
+        monkeypatch) -> None:
+    """Rows of 16 keys or more, float64, or no build: cpu_ops gives None and attention's
+    masked_softmax computes it the book's way."""
+    lens = torch.tensor([3, 16])
+    for x in (torch.randn(2, 3, 16), torch.randn(2, 3, 8, dtype=torch.float64)):
+        assert cpu_ops.masked_softmax(x, lens) is None
+        torch.testing.assert_close(masked_softmax(x, lens), book_masked_softmax(x, lens))
+    monkeypatch.setattr(native, "kernels", lambda: None)
+    x = torch.randn(2, 3, 8)
+    assert cpu_ops.masked_softmax(x, lens) is None
+    torch.testing.assert_close(masked_softmax(x, lens), book_masked_softmax(x, lens))
+
+
+# -- dropout ----------------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
 def test_dropout_zeroes_a_fraction_p_scales_the_rest_and_its_gradient_takes_the_same_mask(
-        compiled_dropout, p) -> None:
+        compiled, p) -> None:
     n = 1_000_000
     x = (torch.rand(n) + 0.5).requires_grad_(True)  # no zeros of its own
     y = cpu_ops.Dropout(p)(x)
@@ -171,7 +235,7 @@ def test_dropout_zeroes_a_fraction_p_scales_the_rest_and_its_gradient_takes_the_
     torch.testing.assert_close(x.grad, w * kept / (1 - p), rtol=1e-6, atol=0)
 
 
-def test_dropout_repeats_with_torchs_seed_whatever_the_threads(compiled_dropout) -> None:
+def test_dropout_repeats_with_torchs_seed_whatever_the_threads(compiled) -> None:
     """Seeded by torch's CPU generator (one draw a call): the same seed gives the same masks,
     with one thread or two; each call a new one; and torch's next number moves on, as after
     torch's dropout."""

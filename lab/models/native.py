@@ -1,6 +1,6 @@
 """The lab's compiled CPU kernels, built once per machine: the time loops of the recurrent layers
-(rnn_loops.cpp, for lab/models/fused_rnn.py) and dropout (dropout.cpp, for cpu_ops.Dropout),
-one module (kernels.cpp).
+(rnn_loops.cpp, for lab/models/fused_rnn.py), dropout (dropout.cpp, for cpu_ops.Dropout) and
+the masked softmax (masked_softmax.cpp, for cpu_ops.masked_softmax), one module (kernels.cpp).
 
 ``kernels()`` is the built module, or None: nothing is compiled while a run waits. ``build()``
 compiles it (about a minute, with the C++ compiler torch extensions use, and ninja); ``make lab``
@@ -28,7 +28,9 @@ import torch
 
 from lab import paths
 
-SOURCES = [Path(__file__).with_name(f) for f in ("kernels.cpp", "rnn_loops.cpp", "dropout.cpp")]
+SOURCES = [Path(__file__).with_name(f)
+           for f in ("kernels.cpp", "rnn_loops.cpp", "dropout.cpp", "masked_softmax.cpp")]
+HEADERS = [Path(__file__).with_name("fast_math.h")]
 # -fno-trapping-math lets the compiler vectorize exp_approx (its floor and clamps); it changes no
 # result (nothing here enables floating-point traps).
 CFLAGS = ["-O3", "-march=native", "-fno-trapping-math", "-fopenmp-simd"]
@@ -47,7 +49,7 @@ def _cpu_flags() -> str:
 
 def name() -> str:
     """The module's name: what it is built from and for."""
-    key = "\n".join([*(source.read_text() for source in SOURCES), torch.__version__,
+    key = "\n".join([*(source.read_text() for source in (*SOURCES, *HEADERS)), torch.__version__,
                      sys.version, platform.machine(), _cpu_flags(), " ".join(CFLAGS)])
     return "lab_kernels_" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
@@ -98,8 +100,9 @@ def build(verbose: bool = False) -> Path:
 def status() -> str:
     """One line for ``d2l-lab devices``."""
     if kernels() is not None:
-        return "CPU kernels (RNN/GRU loops, dropout): compiled for this CPU"
-    return ("CPU kernels (RNN/GRU loops, dropout): not built, Python's and torch's run "
+        return "CPU kernels (RNN/GRU loops, dropout, masked softmax): compiled for this CPU"
+    return ("CPU kernels (RNN/GRU loops, dropout, masked softmax): not built, Python's and "
+            "torch's run "
             "(`python -m lab.models.native` compiles them: a minute)")
 
 
