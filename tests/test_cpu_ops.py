@@ -1,12 +1,13 @@
 """The CPU shortcuts compute what torch's operations do: lab/models/cpu_ops.py (softmax over short
-rows, the masked softmax, dropout), lab/train/updaters.fast_adam, lab/train/device.Conv2d
-(one-pixel outputs as a matrix product) and lab/train/host_memory.py."""
+rows, the masked softmax, dropout, 2×2 average pooling), lab/train/updaters.fast_adam,
+lab/train/device.Conv2d (one-pixel outputs as a matrix product) and lab/train/host_memory.py."""
 
 from __future__ import annotations
 
 import platform
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -138,10 +139,11 @@ def test_a_one_pixel_convolution_is_the_convolution(kernel, stride, padding, sid
     assert grads[1].stride() == ours.weight.stride()
 
 
-def test_the_cpu_takes_one_pixel_convolutions_and_cuda_keeps_its_own() -> None:
-    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten())
+def test_the_cpu_takes_its_own_convolutions_and_pooling() -> None:
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.AvgPool2d(2, 2), nn.Flatten())
     accelerate(net, torch.device("cpu"), bf16=False, compile=False)
     assert type(net[0]) is Conv2d and type(net[0]).__name__ == "Conv2d"
+    assert type(net[1]) is cpu_ops.AvgPool2d and type(net[1]).__name__ == "AvgPool2d"
     assert list(net.state_dict()) == ["0.weight", "0.bias"]
     assert Conv2d(1, 4, 3)._taps_on(torch.zeros(2, 1, 3, 3, device="meta")) is None
 
@@ -213,6 +215,41 @@ def test_the_masked_softmax_is_the_books_way_where_the_kernel_does_not_apply(
     x = torch.randn(2, 3, 8)
     assert cpu_ops.masked_softmax(x, lens) is None
     torch.testing.assert_close(masked_softmax(x, lens), book_masked_softmax(x, lens))
+
+
+# -- 2×2 average pooling ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(8, 6, 28, 28), (3, 16, 10, 10), (2, 5, 7, 9), (1, 1, 2, 3)])
+def test_the_compiled_pooling_is_torchs(compiled, monkeypatch, shape) -> None:
+    """Means of 2×2 windows and their gradients as nn.AvgPool2d(2, 2) gives them, channels_last
+    in and out, an odd last row or column left out (no gradient); the kernel does run."""
+    calls = []
+    kernel = native.kernels().avg_pool_2x2
+    monkeypatch.setattr(native, "kernels", lambda: SimpleNamespace(
+        avg_pool_2x2=lambda x: calls.append(x.shape) or kernel(x)))
+    torch.manual_seed(0)
+    x = torch.randn(shape).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    ours, theirs = cpu_ops.AvgPool2d(2, 2)(x), nn.AvgPool2d(2, 2)(x)
+    assert calls == [x.shape]
+    torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-6)
+    assert ours.is_contiguous(memory_format=torch.channels_last)
+    g = torch.randn_like(theirs)
+    (grad,) = torch.autograd.grad(ours, x, g)
+    assert grad.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(grad, torch.autograd.grad(theirs, x, g)[0], rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("case", ["contiguous", "float64", "3x3", "stride 1", "ceil", "no build"])
+def test_pooling_is_torchs_where_the_kernel_does_not_apply(monkeypatch, case) -> None:
+    options = {"3x3": {"kernel_size": 3}, "stride 1": {"stride": 1}, "ceil": {"ceil_mode": True}}
+    pool = cpu_ops.AvgPool2d(**{"kernel_size": 2, "stride": 2, **options.get(case, {})})
+    x = torch.randn(2, 3, 9, 9, dtype=torch.float64 if case == "float64" else torch.float32)
+    if case != "contiguous":
+        x = x.contiguous(memory_format=torch.channels_last)
+    monkeypatch.setattr(native, "kernels", lambda: pytest.fail("the kernel was asked for")
+                        if case != "no build" else None)
+    reference = nn.AvgPool2d(pool.kernel_size, pool.stride, ceil_mode=pool.ceil_mode)
+    assert torch.equal(pool(x), reference(x))
 
 
 # -- dropout ----------------------------------------------------------------------------------

@@ -14,6 +14,10 @@ sequence_mask-then-softmax as one compiled node (masked_softmax.cpp), for float3
 CPU in short rows; None elsewhere, and the caller computes it the book's way. For the book's
 (256, 10, 10) scores it takes a third of the time, forward and backward.
 
+``AvgPool2d`` is ``nn.AvgPool2d``; LeNet's 2×2 pooling with stride 2 of a float32
+channels_last tensor (as lab/train/device.py lays images out) runs avg_pool.cpp, where torch's
+kernel does one channel at a time when there are few (LeNet's first pooling has 6).
+
 ``Dropout`` is ``nn.Dropout``; training on the CPU in float32, where the lab's kernels are built
 (lab/models/native.py), dropout.cpp draws and applies its mask in one pass (torch's
 ``bernoulli_`` draws it one element at a time: a fifth of the Transformer's training step). Its
@@ -77,3 +81,23 @@ class Dropout(nn.Dropout):
             if kernels is not None:
                 return kernels.dropout(x, self.p)
         return super().forward(x)
+
+
+class AvgPool2d(nn.AvgPool2d):
+    """``nn.AvgPool2d``, by the compiled kernel for a 2×2 window with stride 2 where it applies."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (self._pairs() == ((2, 2), (2, 2), (0, 0)) and not self.ceil_mode
+                and self.divisor_override is None and x.device.type == "cpu"
+                and x.dtype == torch.float32 and x.dim() == 4
+                and x.is_contiguous(memory_format=torch.channels_last)
+                and min(x.shape[-2:]) >= 2):
+            kernels = native.kernels()
+            if kernels is not None:
+                return kernels.avg_pool_2x2(x)
+        return super().forward(x)
+
+    def _pairs(self) -> tuple[tuple[int, int], ...]:
+        """kernel_size, stride and padding, each as (rows, columns)."""
+        return tuple(v if isinstance(v, tuple) else (v, v)
+                     for v in (self.kernel_size, self.stride or self.kernel_size, self.padding))

@@ -1,6 +1,7 @@
 """The lab's compiled CPU kernels, built once per machine: the time loops of the recurrent layers
-(rnn_loops.cpp, for lab/models/fused_rnn.py), dropout (dropout.cpp, for cpu_ops.Dropout) and
-the masked softmax (masked_softmax.cpp, for cpu_ops.masked_softmax), one module (kernels.cpp).
+(rnn_loops.cpp, for lab/models/fused_rnn.py), dropout (dropout.cpp, for cpu_ops.Dropout), the
+masked softmax (masked_softmax.cpp, for cpu_ops.masked_softmax) and 2×2 average pooling
+(avg_pool.cpp, for cpu_ops.AvgPool2d), one module (kernels.cpp).
 
 ``kernels()`` is the built module, or None: nothing is compiled while a run waits. ``build()``
 compiles it (about a minute, with the C++ compiler torch extensions use, and ninja); ``make lab``
@@ -29,8 +30,10 @@ import torch
 from lab import paths
 
 SOURCES = [Path(__file__).with_name(f)
-           for f in ("kernels.cpp", "rnn_loops.cpp", "dropout.cpp", "masked_softmax.cpp")]
+           for f in ("kernels.cpp", "rnn_loops.cpp", "dropout.cpp", "masked_softmax.cpp",
+                     "avg_pool.cpp")]
 HEADERS = [Path(__file__).with_name("fast_math.h")]
+KERNELS = "RNN/GRU loops, dropout, masked softmax, pooling"  # what `d2l-lab devices` names
 # -fno-trapping-math lets the compiler vectorize exp_approx (its floor and clamps); it changes no
 # result (nothing here enables floating-point traps).
 CFLAGS = ["-O3", "-march=native", "-fno-trapping-math", "-fopenmp-simd"]
@@ -100,9 +103,8 @@ def build(verbose: bool = False) -> Path:
 def status() -> str:
     """One line for ``d2l-lab devices``."""
     if kernels() is not None:
-        return "CPU kernels (RNN/GRU loops, dropout, masked softmax): compiled for this CPU"
-    return ("CPU kernels (RNN/GRU loops, dropout, masked softmax): not built, Python's and "
-            "torch's run "
+        return f"CPU kernels ({KERNELS}): compiled for this CPU"
+    return (f"CPU kernels ({KERNELS}): not built, Python's and torch's run "
             "(`python -m lab.models.native` compiles them: a minute)")
 
 

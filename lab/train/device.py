@@ -5,7 +5,8 @@ oneDNN's fastest on the CPU (LeNet: 13k -> 19k examples/s on 2 cores); it change
 not the arithmetic. On CUDA also bfloat16 autocast (bf16 keeps float32's range, so no loss
 scaling; the logits go back to float32 for the loss) and ``cudnn.benchmark`` (each input shape's
 fastest convolution algorithm, found once). On the CPU the network computes in float32, as in
-the book, and a convolution whose output is a single pixel is one matrix product (``Conv2d``).
+the book, a convolution whose output is a single pixel is one matrix product (``Conv2d``), and
+LeNet's 2×2 average pooling is the lab's compiled kernel (``cpu_ops.AvgPool2d``).
 ``torch.compile`` works on both.
 """
 
@@ -14,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from lab.models import cpu_ops
 
 
 class Conv2d(nn.Conv2d):
@@ -72,11 +75,16 @@ class _TapProduct(torch.autograd.Function):
         return grad @ w, grad_weight, grad_bias, None
 
 
-def one_pixel_convolutions(net: nn.Module) -> None:
-    """Make every ``nn.Conv2d`` of ``net`` this module's ``Conv2d``, in place."""
+# torch's layers and the CPU versions that compute the same (same names, parameters and state).
+CPU_LAYERS = {nn.Conv2d: Conv2d, nn.AvgPool2d: cpu_ops.AvgPool2d}
+
+
+def cpu_layers(net: nn.Module) -> None:
+    """Make every ``nn.Conv2d`` of ``net`` this module's ``Conv2d``, and every ``nn.AvgPool2d``
+    cpu_ops' ``AvgPool2d``, in place."""
     for module in net.modules():
-        if type(module) is nn.Conv2d:
-            module.__class__ = Conv2d
+        if type(module) in CPU_LAYERS:
+            module.__class__ = CPU_LAYERS[type(module)]
 
 
 class Accelerated(nn.Module):
@@ -106,7 +114,7 @@ def accelerate(net: nn.Module, device: torch.device, *, bf16: bool,
     bf16 = bf16 and cuda and torch.cuda.is_bf16_supported()
     net.to(device, memory_format=torch.channels_last)
     if device.type == "cpu":
-        one_pixel_convolutions(net)
+        cpu_layers(net)
     if cuda:
         torch.backends.cudnn.benchmark = True
     used = ["channels_last", "cudnn.benchmark"] if cuda else ["channels_last"]
