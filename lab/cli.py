@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Annotated
@@ -189,7 +190,8 @@ def list_devices() -> None:
     for info in devices.available():
         out.print(info.label)
         if info.name == "cpu":
-            out.print(f"  {native.status()}")
+            for line in textwrap.wrap(native.status(), max(out.width - 2, 40)):
+                out.print(f"  {line}", markup=False)
 
 
 Limit = Annotated[int, typer.Option(help="How many to show.")]

@@ -103,9 +103,9 @@ def build(verbose: bool = False) -> Path:
 def status() -> str:
     """One line for ``d2l-lab devices``."""
     if kernels() is not None:
-        return f"CPU kernels ({KERNELS}): compiled for this CPU"
-    return (f"CPU kernels ({KERNELS}): not built, Python's and torch's run "
-            "(`python -m lab.models.native` compiles them: a minute)")
+        return f"compiled CPU kernels ({KERNELS})"
+    return (f"CPU kernels ({KERNELS}) not built: Python and torch do their work "
+            "(`python -m lab.models.native` compiles them in a minute)")
 
 
 def main() -> int:
