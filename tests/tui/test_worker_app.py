@@ -28,9 +28,10 @@ async def test_a_run_goes_to_the_worker_started_ahead_and_the_next_one_is_starte
         lab_home: Path) -> None:
     app = LabApp("linreg-scratch")  # probe=True: the lab as `d2l-lab` opens it
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause(WORKER_DELAY + 0.2)
+        # Started WORKER_DELAY after the first paint (later on a busy machine), before any Run.
+        await wait_for(pilot, lambda: waiting_worker(app) is not None, WORKER_DELAY + 10,
+                       "a worker started ahead")
         ahead = waiting_worker(app)
-        assert ahead is not None, "no worker started ahead"
         await set_field(pilot, "epochs", "2")
         await pilot.press("ctrl+r")
         status = app.query_one(RunStatus)
