@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lab.models import cpu_ops, native
-from lab.models.attention import MASKED, masked_softmax
+from lab.models.attention import MASKED, masked_softmax, sequence_mask
 from lab.train.device import Conv2d, accelerate
 from lab.train.updaters import fast_adam
 
@@ -161,8 +161,8 @@ def book_masked_softmax(X: torch.Tensor, valid_lens: torch.Tensor) -> torch.Tens
     shape = X.shape
     lens = (torch.repeat_interleave(valid_lens, shape[1]) if valid_lens.dim() == 1
             else valid_lens.reshape(-1))
-    keep = torch.arange(shape[-1])[None, :] < lens[:, None]
-    return F.softmax(X.reshape(-1, shape[-1]).masked_fill(~keep, MASKED).reshape(shape), dim=-1)
+    masked = sequence_mask(X.reshape(-1, shape[-1]), lens, value=MASKED)
+    return F.softmax(masked.reshape(shape), dim=-1)
 
 
 LENGTHS = {  # scores' shape -> valid lengths: per example, per query, none kept, more than K
@@ -253,7 +253,6 @@ def test_pooling_is_torchs_where_the_kernel_does_not_apply(monkeypatch, case) ->
 
 
 # -- dropout ----------------------------------------------------------------------------------
-
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
 def test_dropout_zeroes_a_fraction_p_scales_the_rest_and_its_gradient_takes_the_same_mask(

@@ -25,7 +25,8 @@ struct Shape {
 
 Shape shape_of(const at::Tensor& x) { return {x.size(0), x.size(2), x.size(3), x.size(1)}; }
 
-// f(output row index, first input row, output row) over every output row, split over threads.
+// f(output row, offset of the first of its two input rows) for every output row (an image's
+// row, all its pixels and channels), the rows split over threads.
 template <typename F>
 void for_output_rows(const Shape& s, const F& f) {
   const int64_t rows = s.n * s.oh(), grain = std::max<int64_t>(1, (1 << 15) / (s.w * s.c + 1));

@@ -100,4 +100,4 @@ class AvgPool2d(nn.AvgPool2d):
     def _pairs(self) -> tuple[tuple[int, int], ...]:
         """kernel_size, stride and padding, each as (rows, columns)."""
         return tuple(v if isinstance(v, tuple) else (v, v)
-                     for v in (self.kernel_size, self.stride or self.kernel_size, self.padding))
+                     for v in (self.kernel_size, self.stride, self.padding))

@@ -1,8 +1,8 @@
 // The attention chapters' masked softmax for float32 on the CPU (lab/models/attention.py), as one
 // autograd node. The book's way, sequence_mask then softmax, is a dozen torch calls on small
 // tensors (lengths repeated per query, a comparison, a masked copy, the softmax's five passes,
-// and their backwards): a sixth of the Transformer's training step. Here each row of scores is
-// read once and written once, forward and backward.
+// and their backwards): a sixth of the Transformer's training step. Here one pass over the
+// scores does the forward, and one over the gradients (with the weights) the backward.
 //
 // Row (n, q) of X [N, Q, K] keeps its first len keys: len = valid_lens[n] for lengths per
 // example, valid_lens[n, q] for lengths per query, clamped to [0, K]. The results are the book's:
@@ -127,21 +127,25 @@ at::Tensor backward_rows(const at::Tensor& g, const at::Tensor& y, const Lengths
   const int64_t keys = y.size(2);
   for_blocks(grad.data_ptr<float>(), dx.data_ptr<float>(), y.size(0) * y.size(1), keys,
              [&](float* t, int64_t r0, int64_t lanes) {
+    thread_local std::vector<float> yb;  // the block's weights, transposed as t is
+    yb.assign(static_cast<size_t>(keys * LANES), 0.0f);
+    for (int64_t l = 0; l < lanes; ++l)
+      for (int64_t k = 0; k < keys; ++k) yb[k * LANES + l] = ys[(r0 + l) * keys + k];
     int64_t n[LANES];
-    float yt[LANES] = {}, dot[LANES];
+    float dot[LANES];
     lane_lengths(len, r0, lanes, n);
     for (int64_t l = 0; l < LANES; ++l) dot[l] = 0.0f;
     for (int64_t k = 0; k < keys; ++k) {
       const float* v = t + k * LANES;
-      for (int64_t l = 0; l < lanes; ++l) yt[l] = ys[(r0 + l) * keys + k];
+      const float* w = yb.data() + k * LANES;
 #pragma omp simd
-      for (int64_t l = 0; l < LANES; ++l) dot[l] += v[l] * yt[l];
+      for (int64_t l = 0; l < LANES; ++l) dot[l] += v[l] * w[l];
     }
     for (int64_t k = 0; k < keys; ++k) {
       float* v = t + k * LANES;
-      for (int64_t l = 0; l < lanes; ++l) yt[l] = ys[(r0 + l) * keys + k];
+      const float* w = yb.data() + k * LANES;
 #pragma omp simd
-      for (int64_t l = 0; l < LANES; ++l) v[l] = n[l] == 0 ? 0.0f : yt[l] * (v[l] - dot[l]);
+      for (int64_t l = 0; l < LANES; ++l) v[l] = n[l] == 0 ? 0.0f : w[l] * (v[l] - dot[l]);
     }
   });
   return dx;
