@@ -136,6 +136,11 @@ def plan(*, nproc: int | None, devices: str | None, device: str | None, nnodes: 
     return Plan(tuple(chosen), nodes, rank, endpoint)
 
 
+def processes(n: int) -> str:
+    """"1 process", "2 processes": as the run's messages count them."""
+    return "1 process" if n == 1 else f"{n} processes"
+
+
 def _processes_on(base: str, n: int, validate: Callable[[str], str]) -> list[str]:
     """``--nproc n`` on ``--device base``: n cpu processes, or CUDA devices 0..n-1."""
     if base == "cpu" or n == 1:

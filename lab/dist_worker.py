@@ -39,8 +39,9 @@ from torch.distributed.elastic.multiprocessing.errors import record
 
 from lab import catalog
 from lab.cancel import Cancel
-from lab.dist import Plan
+from lab.dist import Plan, processes
 from lab.events import DIVERGED, FAILED, Curve, Message
+from lab.train.graphs import WARMUP_STEPS, GraphedStep
 
 FIRST_FAILURE = "d2l-lab/first-failure"  # the rendezvous store's key: the first rank to fail
 SPEED_FIGURE = "examples/s per process"
@@ -89,11 +90,12 @@ class Ranks:
 
     # -- the training loop (fit_classifier) --
 
-    def wrap(self, ctx: Any, net: nn.Module) -> nn.Module:
-        """``net`` in DistributedDataParallel (which starts every rank from rank 0's weights)."""
+    def wrap(self, ctx: Any, net: nn.Module, stream: torch.cuda.Stream | None = None) -> nn.Module:
+        """``net`` in DistributedDataParallel (which starts every rank from rank 0's weights),
+        built on ``stream`` where the steps are to be captured as CUDA graphs on it."""
         machines = f" on each of {self.plan.nnodes} machines" if self.plan.nnodes > 1 else ""
         batch = ctx.params.batch_size
-        ctx.emit(Message(f"data-parallel on {self.world_size} processes ({self.plan.backend}): "
+        ctx.emit(Message(f"data-parallel on {processes(self.world_size)} ({self.plan.backend}): "
                          f"{', '.join(self.plan.devices)}{machines}; each trains on "
                          f"{batch // self.world_size} of every batch of {batch}, the gradients "
                          f"are averaged, lr {ctx.params.lr} as given"))
@@ -103,12 +105,20 @@ class Ranks:
         # statistics of its own shards (rank 0's are checkpointed). Both cost kernel launches
         # every step, which is what limits a small network's speed on a GPU. static_graph: the
         # same parameters take part in every step, so DDP need not look for unused ones.
-        return nn.parallel.DistributedDataParallel(net, device_ids=ids, broadcast_buffers=False,
-                                                   gradient_as_bucket_view=True,
-                                                   static_graph=True)
+        # DDP keeps the gradient accumulators of the stream it is built on: a graph captured
+        # on another would wait on this one, which capture forbids.
+        with torch.cuda.stream(stream):  # no-op for None
+            return nn.parallel.DistributedDataParallel(
+                net, device_ids=ids, broadcast_buffers=False, gradient_as_bucket_view=True,
+                static_graph=True)
 
     def shard(self, indices: torch.Tensor) -> torch.Tensor:
         return shard(indices, self.rank, self.world_size)
+
+    def share(self, batch_size: int) -> int:
+        """How many examples of a full batch each rank trains on (lab.dist checks that the
+        batch splits evenly)."""
+        return batch_size // self.world_size
 
     def split(self, tensors: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
         """This rank's contiguous share of a dataset (the test set, evaluated in shards)."""
@@ -134,27 +144,33 @@ class Ranks:
     def measure_alone(self, net: nn.Module,
                       loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                       batch: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
-                      batch_size: int) -> None:
+                      batch_size: int, graphed: bool = False) -> None:
         """Every rank's examples/s training a copy of ``net`` on its share of a batch without
         talking to the others: what each device does on its own, the yardstick of the scaling
         efficiency. All ranks measure at once, so processes sharing a CPU share it here as in
-        training; the run's own weights are not touched. ``batch(indices)`` gives (X, y)."""
+        training; the run's own weights are not touched. ``batch(indices)`` gives (X, y).
+        ``graphed``: the run's steps replay as CUDA graphs, so the yardstick's do too."""
         alone = copy.deepcopy(net)
         optimizer = torch.optim.SGD(alone.parameters(), lr=1e-3)
-        share = max(batch_size // self.world_size, 1)
-        X, y = batch(torch.arange(share, device=self.device))
+        share = self.share(batch_size)
+        indices = torch.arange(share, device=self.device)
+        X, y = batch(indices)
 
-        def step() -> None:
+        def step(_: torch.Tensor) -> tuple[torch.Tensor, ...]:
             optimizer.zero_grad(set_to_none=True)
             loss_fn(alone(X), y).mean().backward()
             optimizer.step()
+            return ()
 
-        for _ in range(ALONE_WARMUP):
-            step()
+        warmup = ALONE_WARMUP
+        if graphed:
+            step, warmup = GraphedStep(step, share, lambda _: None), WARMUP_STEPS + 1  # + capture
+        for _ in range(warmup):
+            step(indices)
         _synchronize(self.device)
         started = time.perf_counter()
         for _ in range(ALONE_STEPS):
-            step()
+            step(indices)
         _synchronize(self.device)
         self._alone = self._host_gather(share * ALONE_STEPS / (time.perf_counter() - started))
 
@@ -166,7 +182,7 @@ class Ranks:
         together, alone = sum(self._speeds[-1]), sum(self._alone)
         efficiency = together / alone
         ctx.metrics["scaling_efficiency"] = efficiency
-        ctx.emit(Message(f"scaling efficiency {efficiency:.2f}: the {self.world_size} processes "
+        ctx.emit(Message(f"scaling efficiency {efficiency:.2f}: the {processes(self.world_size)} "
                          f"trained {together:,.0f} examples/s together; each alone trains "
                          f"{statistics.mean(self._alone):,.0f} ({alone:,.0f} for "
                          f"{self.world_size})"))
@@ -180,7 +196,7 @@ class Ranks:
         mine = weights_digest(net.parameters())
         digests = self._gather_digests(mine)
         if len(set(digests)) == 1:
-            ctx.emit(Message(f"the weights are identical on all {self.world_size} processes "
+            ctx.emit(Message(f"the weights are identical on all {processes(self.world_size)} "
                              f"(parameters' sha256 {mine})"))
         else:
             ranks = ", ".join(f"rank {r} {d[:12]}" for r, d in enumerate(digests))

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from lab import dist
@@ -75,9 +76,9 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def survivors(pids: Path) -> list[int]:
+def survivors(pids: Path, ranks: int = 2) -> list[int]:
     noted = [int(path.name) for path in pids.iterdir()]
-    assert len(noted) >= 4  # the launcher, the supervisor (torchrun) and two ranks
+    assert len(noted) >= 2 + ranks  # the launcher, the supervisor (torchrun) and the ranks
     return [pid for pid in noted if alive(pid)]
 
 
@@ -134,6 +135,38 @@ def test_softmax_on_two_gloo_processes_matches_one_process(
     assert alone.status == "finished"
     assert abs(alone.metrics["test_acc"] - record.metrics["test_acc"]) <= 0.01
     assert alone.metrics["test_acc"] > 0.6  # it learned: ten classes, chance is 0.1
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_one_nccl_process_replays_its_steps_as_cuda_graphs_and_matches_the_plain_run(
+        small_fashion_mnist, lab_home: Path, tmp_path: Path, monkeypatch) -> None:
+    """The data-parallel step on CUDA is captured with its all-reduce (lab.train.graphs), as
+    the plain run's is: LeNet with batch norm under torchrun on one GPU learns what the plain
+    run learns (3 epochs of 3000 images: 11 eager full batches, the capture, then replays)."""
+    pids = in_the_ranks(monkeypatch, tmp_path)
+    batchnorm = ["batchnorm", "--preset", "quick", "--set", "epochs=3"]
+    done = subprocess.run([*LAB, "run", *batchnorm, "--devices", "cuda:0", "--json"],
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = only_run(lab_home)
+    assert record.status == "finished" and record.epochs_done == 3
+    said = [e.text for e in read_events(Store(lab_home).run_dir(record.id))
+            if e.kind == "message"]
+    assert any("replays as one CUDA graph (captured after 11 eager steps)" in m
+               for m in said), said
+    assert not any("CUDA graphs off" in m for m in said), said
+    assert not survivors(pids, ranks=1)
+
+    from lab import catalog, runner
+
+    plain = catalog.get("batchnorm")
+    alone = runner.run(plain, plain.resolve("quick", {"epochs": 3}), device="cuda:0",
+                       preset="quick", store=Store(tmp_path / "alone"))
+    assert alone.status == "finished"
+    assert abs(alone.metrics["test_acc"] - record.metrics["test_acc"]) <= 0.02
+    assert record.metrics["test_acc"] > 0.3  # it learned: ten classes, chance is 0.1
 
 
 @pytest.mark.slow
@@ -289,7 +322,7 @@ def test_two_machines_train_one_run_recorded_by_machine_0(
             second.kill()
     assert first.returncode == 0, first.stderr[-3000:]
     assert second.returncode == 0, said[-3000:]
-    assert "machine 1 of 2: 1 processes (cpu) join the run" in " ".join(said.split())
+    assert "machine 1 of 2: 1 process (cpu) join the run" in " ".join(said.split())
     record = only_run(lab_home)
     assert record.status == "finished" and record.epochs_done == 1
     spread = json.loads((Store(lab_home).run_dir(record.id) / "config.json").read_text())

@@ -11,7 +11,7 @@ from torch import nn
 from lab.events import Message, Predictions
 from lab.train import schedules
 from lab.train.context import RunContext
-from lab.train.graphs import GraphedStep
+from lab.train.graphs import DDP_WARMUP_STEPS, WARMUP_STEPS, GraphedStep
 from lab.train.loop import end_epoch, run_epoch
 from lab.train.updaters import Updater
 
@@ -74,13 +74,20 @@ def fit_classifier(
     ``cuda_graphs``: on CUDA, replay each full batch's step as one CUDA graph (lab.train.graphs).
 
     In a data-parallel run (``ctx.dist``) each rank trains ``net`` wrapped in
-    DistributedDataParallel on its slice of every batch, and the metrics are summed over the
-    ranks: they read as the one-process run's. The batch losses it reports are its slice's."""
+    DistributedDataParallel on its slice of every batch (on CUDA its steps are graphed too, the
+    gradients' all-reduce inside the graph), and the metrics are summed over the ranks: they
+    read as the one-process run's. The batch losses it reports are its slice's."""
     p = ctx.params
     images, labels = train
     n = len(labels)
     ranks = ctx.dist
-    model = net if ranks is None else ranks.wrap(ctx, net)
+    schedule = schedules.parse(p.get("lr_schedule", schedules.CONSTANT))
+    if not schedule.constant:
+        ctx.emit(schedule.curve(p.lr, p.epochs))
+    # A graph keeps the learning rate it was captured with: a schedule trains eagerly.
+    graphed = cuda_graphs and schedule.constant and ctx.device.type == "cuda"
+    stream = torch.cuda.Stream(ctx.device) if graphed else None  # where graphs are captured
+    model = net if ranks is None else ranks.wrap(ctx, net, stream)
 
     def batch(indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The network's input and the labels of these examples."""
@@ -95,14 +102,13 @@ def fit_classifier(
         update(losses)
         return losses.detach(), (y_hat.detach().argmax(dim=1) == y).sum()
 
-    schedule = schedules.parse(p.get("lr_schedule", schedules.CONSTANT))
-    if not schedule.constant:
-        ctx.emit(schedule.curve(p.lr, p.epochs))
-    # A graph keeps the learning rate it was captured with: a schedule trains eagerly.
-    if cuda_graphs and schedule.constant and ranks is None and ctx.device.type == "cuda":
-        train_step = GraphedStep(train_step, p.batch_size, lambda text: ctx.emit(Message(text)))
+    if graphed:
+        size, warmup = ((p.batch_size, WARMUP_STEPS) if ranks is None
+                        else (ranks.share(p.batch_size), DDP_WARMUP_STEPS))
+        train_step = GraphedStep(train_step, size, lambda text: ctx.emit(Message(text)), warmup,
+                                 stream)
     if ranks is not None:
-        ranks.measure_alone(net, loss_fn, batch, p.batch_size)
+        ranks.measure_alone(net, loss_fn, batch, p.batch_size, graphed)
     for epoch in ctx.epochs(p.epochs):
         if not schedule.constant:
             update.set_lr(schedule.lr(p.lr, epoch, p.epochs))

@@ -7,8 +7,12 @@ the graph replays the very kernels the eager step ran, on the same parameters, i
 
 The rules capture imposes, and how they are kept:
 - the step's inputs live at fixed addresses: each batch's indices are copied into one buffer;
-- warm-up steps run on a side stream before capture (cuDNN's benchmark and the allocator settle);
-  they are real training steps, on the run's first batches;
+- warm-up steps run before capture, on the stream the graph is captured on (cuDNN's benchmark,
+  cuBLAS's workspace and the allocator settle there); they are real training steps, on the
+  run's first batches;
+- a data-parallel step (DistributedDataParallel, NCCL) is captured with its all-reduces: DDP is
+  built on that same stream (its gradient hooks keep the stream they were made on) and
+  trains DDP_WARMUP_STEPS eager steps first, as PyTorch's CUDA-graph notes ask;
 - only full batches are replayed; another size (an epoch's last batch) runs eagerly;
 - the outputs are overwritten by the next replay, so callers use them before the next step
   (fit_classifier adds them to the epoch's sums at once, on the same stream);
@@ -25,13 +29,20 @@ import torch
 Step = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]  # batch indices -> detached outputs
 
 WARMUP_STEPS = 3  # PyTorch's own examples use 3; cudnn.benchmark tries its algorithms on the first
+# DistributedDataParallel settles over its first steps (it rebuilds its buckets in the order the
+# gradients arrive, and static_graph learns the graph): PyTorch's notes ask for 11 before capture.
+DDP_WARMUP_STEPS = 11
 
 
 class GraphedStep:
     """Calls ``step(indices)``: eagerly at first, then as a captured graph for full batches."""
 
-    def __init__(self, step: Step, batch_size: int, note: Callable[[str], None]):
+    def __init__(self, step: Step, batch_size: int, note: Callable[[str], None],
+                 warmup: int = WARMUP_STEPS, stream: torch.cuda.Stream | None = None):
+        """``stream``: where warm-up and capture run (a new side stream by default); a model
+        whose autograd hooks were made on a stream (DDP) passes that one."""
         self.step, self.batch_size, self.note = step, batch_size, note
+        self.warmup, self.stream = warmup, stream or torch.cuda.Stream()
         self.warmed = 0
         self.graph: torch.cuda.CUDAGraph | None = None
         self.indices: torch.Tensor | None = None  # the captured step's input
@@ -42,7 +53,7 @@ class GraphedStep:
         if self.eager or len(indices) != self.batch_size:
             return self.step(indices)
         if self.graph is None:
-            if self.warmed < WARMUP_STEPS:
+            if self.warmed < self.warmup:
                 self.warmed += 1
                 return self._on_side_stream(indices)
             return self._capture(indices)
@@ -51,11 +62,11 @@ class GraphedStep:
         return self.outputs
 
     def _on_side_stream(self, indices: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        side, main = torch.cuda.Stream(), torch.cuda.current_stream()
-        side.wait_stream(main)
-        with torch.cuda.stream(side):
+        main = torch.cuda.current_stream()
+        self.stream.wait_stream(main)
+        with torch.cuda.stream(self.stream):
             outputs = self.step(indices)
-        main.wait_stream(side)
+        main.wait_stream(self.stream)
         return outputs
 
     def _capture(self, indices: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -63,7 +74,7 @@ class GraphedStep:
         graph = torch.cuda.CUDAGraph()
         try:
             # thread_local: a CUDA call from another thread (not this step's) is no error
-            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            with torch.cuda.graph(graph, stream=self.stream, capture_error_mode="thread_local"):
                 self.outputs = self.step(self.indices)
         except RuntimeError as e:  # e.g. "operation not permitted when stream is capturing"
             self.eager, self.outputs = True, ()
@@ -71,6 +82,6 @@ class GraphedStep:
             return self.step(indices)
         self.graph = graph
         self.note(f"each training step of {self.batch_size} examples now replays as one CUDA "
-                  f"graph (captured after {WARMUP_STEPS} eager steps)")
+                  f"graph (captured after {self.warmup} eager steps)")
         graph.replay()  # capture only records: this batch is trained now
         return self.outputs
