@@ -195,8 +195,11 @@ class Ranks:
         """Say whether every rank ends with the same weights (their parameters' sha256)."""
         mine = weights_digest(net.parameters())
         digests = self._gather_digests(mine)
-        if len(set(digests)) == 1:
-            ctx.emit(Message(f"the weights are identical on all {processes(self.world_size)} "
+        if self.world_size == 1:
+            ctx.emit(Message(f"one process: no other weights to compare (parameters' sha256 "
+                             f"{mine})"))
+        elif len(set(digests)) == 1:
+            ctx.emit(Message(f"the weights are identical on all {self.world_size} processes "
                              f"(parameters' sha256 {mine})"))
         else:
             ranks = ", ".join(f"rank {r} {d[:12]}" for r, d in enumerate(digests))
