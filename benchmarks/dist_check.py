@@ -26,8 +26,7 @@ def last_epoch(args: list[str]) -> tuple[float, float, list[str]]:
                           capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"d2l-lab run {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    out = done.stdout
-    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     epochs = [e for e in events if e.get("kind") == "epoch"]
     notes = [e["text"] for e in events
              if e.get("kind") == "message" and "CUDA graph" in e.get("text", "")]

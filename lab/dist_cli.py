@@ -121,9 +121,9 @@ def _join(exp: Experiment, params: Params, chosen: dist.Plan, *, seed: int, pres
     from lab.cli import err, out
 
     proc = dist.join(exp, params, chosen, seed=seed, preset=preset)
-    out.print(f"machine {chosen.node_rank} of {chosen.nnodes}: "
-              f"{dist.processes(len(chosen.devices))} ({', '.join(chosen.devices)}) join the "
-              f"run at {chosen.rdzv_endpoint}; machine 0 records it", highlight=False)
+    out.print(f"machine {chosen.node_rank} of {chosen.nnodes} joins the run at "
+              f"{chosen.rdzv_endpoint} with {dist.processes(len(chosen.devices))} "
+              f"({', '.join(chosen.devices)}); machine 0 records it", highlight=False)
     if detach:
         err.print(f"[dim]running detached (pid {proc.pid})[/]", highlight=False)
         return
